@@ -1,0 +1,235 @@
+package dgram
+
+import (
+	"context"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// batchOp is the scratch of one recvmmsg/sendmmsg: headers, iovecs and
+// sockaddrs for every message, grown to the largest batch seen and reused
+// from a pool, so that a batch of any size costs no allocation once warm.
+type batchOp struct {
+	s     *Socket
+	hdrs  []unix.Mmsghdr
+	iovs  []unix.Iovec
+	names []rawAddr
+	flags int
+	park  bool
+	ret   int
+	errno unix.Errno
+
+	recvFn, sendFn func(uintptr) bool
+}
+
+var batchOps = sync.Pool{New: func() any {
+	op := &batchOp{}
+	op.recvFn = op.recv
+	op.sendFn = op.send
+	return op
+}}
+
+func getBatchOp(s *Socket) *batchOp {
+	op := batchOps.Get().(*batchOp)
+	op.s = s
+	op.ret, op.errno = 0, 0
+	return op
+}
+
+func (op *batchOp) put() {
+	clear(op.hdrs)
+	clear(op.iovs)
+	op.s = nil
+	batchOps.Put(op)
+}
+
+// prepare fills the headers from ms. recv says whether the name buffers are
+// offered for the kernel to fill (receive) or hold destinations (send).
+func (op *batchOp) prepare(ms []Message, recv bool, family int) error {
+	n := len(ms)
+	if cap(op.hdrs) < n {
+		op.hdrs = make([]unix.Mmsghdr, n)
+		op.names = make([]rawAddr, n)
+	}
+	op.hdrs, op.names = op.hdrs[:n], op.names[:n]
+	niov := 0
+	for i := range ms {
+		niov += len(ms[i].Buffers)
+	}
+	if cap(op.iovs) < niov {
+		op.iovs = make([]unix.Iovec, niov)
+	}
+	op.iovs = op.iovs[:niov]
+	k := 0
+	for i := range ms {
+		m := &ms[i]
+		h := &op.hdrs[i]
+		*h = unix.Mmsghdr{}
+		start := k
+		for _, b := range m.Buffers {
+			v := &op.iovs[k]
+			*v = unix.Iovec{}
+			if len(b) > 0 {
+				v.Base = unsafe.SliceData(b)
+			}
+			v.SetLen(len(b))
+			k++
+		}
+		if k > start {
+			h.Hdr.Iov = &op.iovs[start]
+		}
+		h.Hdr.SetIovlen(k - start)
+		ctl := m.Control
+		if recv {
+			ctl = ctl[:cap(ctl)]
+		}
+		if len(ctl) > 0 {
+			h.Hdr.Control = unsafe.SliceData(ctl)
+			h.Hdr.SetControllen(len(ctl))
+		}
+		ra := &op.names[i]
+		switch {
+		case recv:
+			h.Hdr.Name = (*byte)(ra.ptr())
+			h.Hdr.Namelen = uint32(unsafe.Sizeof(ra.any))
+		case !m.Addr.IsZero():
+			if err := ra.set(m.Addr, family); err != nil {
+				// Send those before the bad one; the next call reports it
+				// with the index it then has, 0.
+				if i == 0 {
+					return err
+				}
+				op.hdrs, op.names = op.hdrs[:i], op.names[:i]
+				return nil
+			}
+			h.Hdr.Name = (*byte)(ra.ptr())
+			h.Hdr.Namelen = ra.len
+		}
+	}
+	return nil
+}
+
+func (op *batchOp) recv(fd uintptr) bool {
+	for {
+		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&op.hdrs[0])), uintptr(len(op.hdrs)), uintptr(op.flags), 0, 0)
+		switch e {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			if op.park {
+				return false
+			}
+		}
+		op.ret, op.errno = int(r), e
+		return true
+	}
+}
+
+func (op *batchOp) send(fd uintptr) bool {
+	for {
+		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&op.hdrs[0])), uintptr(len(op.hdrs)), uintptr(op.flags), 0, 0)
+		switch e {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			if op.park {
+				return false
+			}
+		}
+		op.ret, op.errno = int(r), e
+		return true
+	}
+}
+
+// RecvBatch receives up to len(ms) datagrams with one recvmmsg: it waits for
+// the first, then takes whatever else is already queued without waiting.
+// Each received Message is filled as RecvMsg fills it (N, Size, Flags,
+// Addr, Control); the count is returned. It allocates nothing for IP sockets.
+func (s *Socket) RecvBatch(ms []Message, flags int) (int, error) {
+	n, err := s.recvBatch(ms, flags)
+	return n, s.wrapErr("recvmmsg", "", err)
+}
+
+// RecvBatchContext is RecvBatch that also returns when ctx ends.
+func (s *Socket) RecvBatchContext(ctx context.Context, ms []Message, flags int) (int, error) {
+	done := s.watch(ctx, true)
+	n, err := s.recvBatch(ms, flags)
+	return n, s.wrapErr("recvmmsg", "", done(err))
+}
+
+func (s *Socket) recvBatch(ms []Message, flags int) (int, error) {
+	if len(ms) == 0 {
+		return 0, nil
+	}
+	op := getBatchOp(s)
+	defer op.put()
+	if err := op.prepare(ms, true, s.family); err != nil {
+		return 0, err
+	}
+	if s.datagramish() {
+		flags |= unix.MSG_TRUNC
+	}
+	// MSG_WAITFORONE: block for the first datagram only, so a batch never
+	// holds back datagrams that have already arrived.
+	op.flags, op.park = s.callFlags(flags | unix.MSG_WAITFORONE)
+	if err := s.rc.Read(op.recvFn); err != nil {
+		return 0, err
+	}
+	if op.errno != 0 {
+		return 0, syscallErr("recvmmsg", op.errno)
+	}
+	for i := 0; i < op.ret; i++ {
+		m, h := &ms[i], &op.hdrs[i]
+		total := 0
+		for _, b := range m.Buffers {
+			total += len(b)
+		}
+		m.Size = int(h.Len)
+		m.N = min(m.Size, total)
+		m.Flags = int(h.Hdr.Flags)
+		m.Control = m.Control[:h.Hdr.Controllen]
+		op.names[i].len = h.Hdr.Namelen
+		m.Addr = op.names[i].addr()
+	}
+	return op.ret, nil
+}
+
+// SendBatch sends the datagrams of ms with sendmmsg, each to its Addr (or
+// the connected peer), and sets each sent Message's N. It keeps calling until
+// every datagram is sent or one fails; the count sent is returned with the
+// error of the one that failed.
+func (s *Socket) SendBatch(ms []Message, flags int) (int, error) {
+	sent := 0
+	for sent < len(ms) {
+		n, err := s.sendBatch(ms[sent:], flags)
+		sent += n
+		if err == nil && n == 0 {
+			err = syscallErr("sendmmsg", unix.EIO) // the kernel sent nothing yet said nothing: never spin
+		}
+		if err != nil {
+			return sent, s.wrapErr("sendmmsg", addrText(ms[sent].Addr), err)
+		}
+	}
+	return sent, nil
+}
+
+func (s *Socket) sendBatch(ms []Message, flags int) (int, error) {
+	op := getBatchOp(s)
+	defer op.put()
+	if err := op.prepare(ms, false, s.family); err != nil {
+		return 0, err
+	}
+	op.flags, op.park = s.callFlags(flags | unix.MSG_NOSIGNAL)
+	if err := s.rc.Write(op.sendFn); err != nil {
+		return 0, err
+	}
+	if op.errno != 0 {
+		return 0, syscallErr("sendmmsg", op.errno)
+	}
+	for i := 0; i < op.ret; i++ {
+		ms[i].N = int(op.hdrs[i].Len)
+	}
+	return op.ret, nil
+}
