@@ -72,8 +72,10 @@ func (a Addr) String() string {
 	switch {
 	case a.Unix && a.Path == "":
 		return "@(unnamed)"
-	case a.Unix:
+	case a.Unix && (strings.HasPrefix(a.Path, "/") || strings.HasPrefix(a.Path, "@") || strings.HasPrefix(a.Path, "./")):
 		return a.Path
+	case a.Unix:
+		return "unix:" + a.Path // a bare relative path would read as something else
 	case a.AddrPort.IsValid():
 		return a.AddrPort.String()
 	}
