@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"strings"
 	"testing"
@@ -475,4 +476,149 @@ func TestMalformedErrorText(t *testing.T) {
 	if !errors.Is(err, ErrMalformed) {
 		t.Errorf("errors.Is(%v, ErrMalformed) = false", err)
 	}
+}
+
+// kernelLikeReceive is what a UDP socket with IP_PKTINFO, IP_RECVTTL,
+// IP_RECVTOS, SO_TIMESTAMPNS and SO_RXQ_OVFL on gets: TOS as one byte, the
+// timestamp first, and no padding after the last message.
+func kernelLikeReceive() []byte {
+	b := AppendTimestampNS(nil, unix.Timespec{Sec: 1700000000, Nsec: 1})
+	b = AppendRxqOvfl(b, 2)
+	b = appendPktInfo4(b, 1, addrA, addrB)
+	b = AppendTTL(b, 64)
+	b = AppendCmsg(b, unix.SOL_IP, unix.IP_TOS, []byte{0x02})
+	return b[:len(b)-Space(1)+Len(1)]
+}
+
+// FuzzParse feeds arbitrary bytes to Next, Parse and CollectRights: nothing
+// may panic or read out of range, every failure must be ErrMalformed, and a
+// buffer Parse accepts must survive Append and Parse unchanged (except for
+// unknown messages, which Append does not rebuild).
+func FuzzParse(f *testing.F) {
+	f.Add([]byte{})
+	f.Add(kernelLikeReceive())
+	f.Add(func() []byte { c := fullControl(3); return c.Append(nil) }())
+	f.Add(cat(AppendPktInfo6(nil, 2, addr6), AppendHopLimit(nil, 1), AppendTrafficClass(nil, 1), AppendPktInfo4(nil, 3, addrA)))
+	f.Add(cat(AppendRights(nil, 1, 2), AppendCredentials(nil, unix.Ucred{Pid: 1}), AppendCmsg(nil, 7, 7, []byte("x"))))
+	f.Add(header(hdrLen-1, 0, 0))
+	f.Add(header(1<<40, unix.SOL_SOCKET, unix.SCM_RIGHTS))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rest := b
+		for steps := 0; ; steps++ {
+			if steps > len(b)/hdrLen {
+				t.Fatalf("Next did not finish after %d steps on %d bytes", steps, len(b))
+			}
+			m, r, err := Next(rest)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				if !errors.Is(err, ErrMalformed) {
+					t.Fatalf("Next error %v does not wrap ErrMalformed", err)
+				}
+				break
+			}
+			if len(rest)-len(r) < hdrLen || len(m.Data) > len(rest)-hdrLen {
+				t.Fatalf("Next consumed %d of %d bytes with %d data bytes", len(rest)-len(r), len(rest), len(m.Data))
+			}
+			rest = r
+		}
+		_ = CollectRights(b, nil)
+
+		var c Control
+		if err := c.Parse(b); err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("Parse error %v does not wrap ErrMalformed", err)
+			}
+			return
+		}
+		if c.Has&^(flagEnd-1) != 0 {
+			t.Fatalf("Has = %v sets bits no message has", c.Has)
+		}
+		b2 := c.Append(nil)
+		if len(b2) != c.Has.Space(c.NumRights()) {
+			t.Errorf("Append wrote %d bytes; Has.Space says %d", len(b2), c.Has.Space(c.NumRights()))
+		}
+		var c2 Control
+		if err := c2.Parse(b2); err != nil {
+			t.Fatalf("Parse(Append(Parse(b))): %v\nb = % x\nAppend = % x", err, b, b2)
+		}
+		want := c
+		want.Unknown = 0
+		if d := diffControl(&c2, &want); d != "" {
+			t.Fatalf("Parse(Append(Parse(b))) differs:\n%s\nb = % x", d, b)
+		}
+		if b3 := c2.Append(nil); !bytes.Equal(b3, b2) {
+			t.Fatalf("Append is not stable:\nfirst  % x\nsecond % x", b2, b3)
+		}
+	})
+}
+
+// FuzzRoundTrip builds a Control from fuzzed values, in the canonical form
+// Parse produces, and checks that Append and Parse give it back exactly.
+func FuzzRoundTrip(f *testing.F) {
+	f.Add(uint32(flagEnd-1), int32(3), []byte{192, 0, 2, 1}, []byte{10, 0, 0, 1}, int32(64), int32(0xb8),
+		int64(1700000000), int64(5), uint32(1), uint16(1200), int32(1400), int32(42), uint32(1000), uint32(1000), []byte{3, 0, 0, 0})
+	f.Add(uint32(FlagPktInfo6|FlagHopLimit|FlagTrafficClass), int32(-1), addr6.AsSlice(), []byte(nil), int32(-1), int32(-1),
+		int64(-1), int64(-1), uint32(0), uint16(0), int32(0), int32(0), uint32(0), uint32(0), []byte(nil))
+	f.Add(uint32(FlagRights|FlagCredentials), int32(0), []byte(nil), []byte(nil), int32(0), int32(0),
+		int64(0), int64(0), uint32(0), uint16(0), int32(0), int32(-7), uint32(0xffffffff), uint32(0), []byte{1, 0, 0, 0, 2, 0, 0, 0, 9})
+	f.Fuzz(func(t *testing.T, has uint32, ifindex int32, dst, spec []byte, ttl, tos int32,
+		sec, nsec int64, drops uint32, seg uint16, gro, pid int32, uid, gid uint32, rights []byte) {
+		c := Control{Has: Flags(has) & (flagEnd - 1)}
+		if c.Has&(FlagPktInfo4|FlagPktInfo6) != 0 {
+			c.IfIndex = int(ifindex)
+		}
+		switch {
+		case c.Has&FlagPktInfo4 != 0:
+			c.Dst = netip.AddrFrom4([4]byte(padTo(dst, 4)))
+			c.SpecDst = netip.AddrFrom4([4]byte(padTo(spec, 4)))
+		case c.Has&FlagPktInfo6 != 0:
+			c.Dst = netip.AddrFrom16([16]byte(padTo(dst, 16))).Unmap()
+		}
+		if c.Has&(FlagTTL|FlagHopLimit) != 0 {
+			c.TTL = int(ttl)
+		}
+		if c.Has&(FlagTOS|FlagTrafficClass) != 0 {
+			c.TOS = int(tos)
+		}
+		if c.Has&FlagTimestamp != 0 {
+			setWord(&c.Timestamp.Sec, sec)
+			setWord(&c.Timestamp.Nsec, nsec)
+		}
+		if c.Has&FlagRxqOvfl != 0 {
+			c.Drops = drops
+		}
+		if c.Has&FlagUDPSegment != 0 {
+			c.Segment = int(seg)
+		}
+		if c.Has&FlagUDPGRO != 0 {
+			c.GRO = int(gro)
+		}
+		if c.Has&FlagCredentials != 0 {
+			c.Creds = unix.Ucred{Pid: pid, Uid: uid, Gid: gid}
+		}
+		if c.Has&FlagRights != 0 {
+			c.rights = append([]byte{}, rights[:len(rights)&^3]...)
+		}
+
+		b := c.Append(make([]byte, 0, 8)) // grows: must still be right
+		if len(b) != c.Has.Space(c.NumRights()) {
+			t.Errorf("Append wrote %d bytes; Has.Space says %d", len(b), c.Has.Space(c.NumRights()))
+		}
+		var got Control
+		if err := got.Parse(b); err != nil {
+			t.Fatalf("Parse(Append(c)): %v\nc = %+v", err, c)
+		}
+		if d := diffControl(&got, &c); d != "" {
+			t.Fatalf("Parse(Append(c)) differs:\n%s", d)
+		}
+	})
+}
+
+// padTo returns the first n bytes of b, zero-filled when b is shorter.
+func padTo(b []byte, n int) []byte {
+	out := make([]byte, n)
+	copy(out, b)
+	return out
 }
