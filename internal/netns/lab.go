@@ -75,7 +75,17 @@ func New(t testing.TB) *Lab {
 // Prefix returns the string every namespace name of this Lab starts with.
 func (l *Lab) Prefix() string { return l.prefix }
 
+// prefixes holds the prefixes of this process's live Labs, so that
+// parallel tests never draw the same one; other processes are kept apart
+// by the check against existing namespace names.
+var prefixes = struct {
+	sync.Mutex
+	inUse map[string]bool
+}{inUse: map[string]bool{}}
+
 func pickPrefix() (string, error) {
+	prefixes.Lock()
+	defer prefixes.Unlock()
 	entries, err := os.ReadDir(netnsDir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("netns: list %s: %w", netnsDir, err)
@@ -89,7 +99,8 @@ func pickPrefix() (string, error) {
 				break
 			}
 		}
-		if !taken {
+		if !taken && !prefixes.inUse[p] {
+			prefixes.inUse[p] = true
 			return p, nil
 		}
 	}
@@ -143,10 +154,18 @@ func (l *Lab) cleanup() {
 			l.t.Errorf("netns: cleanup: %v", err)
 		}
 	}
+	failed := false
 	for i := len(undo) - 1; i >= 0; i-- {
 		if err := undo[i].fn(); err != nil {
 			l.t.Errorf("netns: cleanup: %s: %v", undo[i].what, err)
+			failed = true
 		}
+	}
+	if !failed {
+		// A prefix with namespaces left over must not be drawn again.
+		prefixes.Lock()
+		delete(prefixes.inUse, l.prefix)
+		prefixes.Unlock()
 	}
 }
 
