@@ -116,8 +116,11 @@
 // # Concurrency
 //
 // Methods that build (Lab.LAN, Lab.Host, Host.Attach, Lab.Delete,
-// NIC.SetDown, NIC.SetUp, StandardTopology) fail the test with t.Fatal
-// and so must be called from the test goroutine. Host.Do, Host.Run,
-// Host.Command, Host.Sysctl and Lab.Shell return errors and may be called
-// from any goroutine while the test runs.
+// NIC.SetDown, NIC.SetUp, StandardTopology, Topology.Host, Topology.NIC)
+// fail the test with t.Fatal and so must be called from the goroutine of
+// the test whose t made the Lab; not from its subtests, which should
+// fetch what they need before t.Run or build a Lab of their own. Host.Do,
+// Host.Run, Host.Command, Host.Sysctl and Lab.Shell return errors and may
+// be called from any goroutine while the test runs. Labs are independent:
+// parallel tests each build their own.
 package netns
