@@ -137,7 +137,7 @@ func TestNextMalformed(t *testing.T) {
 		{"cmsg_len zero", header(0, 0, 0), 0, true, "smaller than"},
 		{"cmsg_len one below header", header(hdrLen-1, unix.SOL_IP, unix.IP_TTL), 0, true, "SOL_IP/IP_TTL"},
 		{"cmsg_len one past the end", header(hdrLen+1, 1, 1), 0, true, "past the end"},
-		{"cmsg_len past the end of data", append(header(uint64(Len(4)+1), unix.SOL_IP, unix.IP_TTL), 0, 0, 0, 0), 0, true, "cmsg_len 21"},
+		{"cmsg_len past the end of data", append(header(uint64(Len(4)+1), unix.SOL_IP, unix.IP_TTL), 0, 0, 0, 0), 0, true, "cmsg_len " + strconv.Itoa(Len(4)+1)},
 		{"cmsg_len max int64", header(math.MaxInt64, 1, 1), 0, true, "past the end"},
 		{"cmsg_len max uint64", header(math.MaxUint64, 1, 1), 0, true, "past the end"},
 		{"cmsg_len 2^32 + header", header(1<<32+hdrLen, 1, 1), 0, true, "past the end"},
