@@ -622,3 +622,30 @@ func padTo(b []byte, n int) []byte {
 	copy(out, b)
 	return out
 }
+
+// BenchmarkParse parses what a busy UDP receive socket gets per datagram.
+func BenchmarkParse(b *testing.B) {
+	oob := kernelLikeReceive()
+	var c Control
+	b.ReportAllocs()
+	b.SetBytes(int64(len(oob)))
+	for b.Loop() {
+		if err := c.Parse(oob); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAppend builds a send-side control buffer into a reused slice.
+func BenchmarkAppend(b *testing.B) {
+	src := netip.MustParseAddr("192.0.2.1")
+	oob := make([]byte, 0, 128)
+	b.ReportAllocs()
+	b.SetBytes(int64(Space(unix.SizeofInet4Pktinfo) + 2*Space(4) + Space(2)))
+	for b.Loop() {
+		oob = AppendPktInfo4(oob[:0], 2, src)
+		oob = AppendTTL(oob, 1)
+		oob = AppendTOS(oob, 0x2a)
+		oob = AppendUDPSegment(oob, 1200)
+	}
+}
