@@ -142,7 +142,7 @@ func TestIovecsKernelNoAlloc(t *testing.T) {
 		t.Errorf("Kernel when unchanged: %v allocations; want 0", allocs)
 	}
 	if again := v.Kernel(); &again[0] != &first[0] {
-		t.Error("Kernel rebuilt its array although nothing changed")
+		t.Error("Kernel returned a new array although nothing changed")
 	}
 	// A change is seen, and rebuilding into the kept array costs nothing.
 	other := make([]byte, 5)
