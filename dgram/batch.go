@@ -168,9 +168,7 @@ func (s *Socket) recvBatch(ms []Message, flags int) (int, error) {
 	if err := op.prepare(ms, true, s.family); err != nil {
 		return 0, err
 	}
-	if s.datagramish() {
-		flags |= unix.MSG_TRUNC
-	}
+	flags = s.recvFlags(flags)
 	// MSG_WAITFORONE: block for the first datagram only, so a batch never
 	// holds back datagrams that have already arrived.
 	op.flags, op.park = s.callFlags(flags | unix.MSG_WAITFORONE)

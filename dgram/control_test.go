@@ -175,6 +175,9 @@ func TestRightsOverSocketpair(t *testing.T) {
 	if len(fds) != 1 {
 		t.Fatalf("received %d fds; want 1", len(fds))
 	}
+	if fl, err := unix.FcntlInt(uintptr(fds[0]), unix.F_GETFD, 0); err != nil || fl&unix.FD_CLOEXEC == 0 {
+		t.Errorf("passed fd flags %#x, %v; want FD_CLOEXEC (MSG_CMSG_CLOEXEC)", fl, err)
+	}
 	got := os.NewFile(uintptr(fds[0]), "passed pipe")
 	defer got.Close()
 	if _, err := w.Write([]byte("through the passed fd")); err != nil {

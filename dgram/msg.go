@@ -163,6 +163,20 @@ func (s *Socket) datagramish() bool {
 	return s.sotype == unix.SOCK_DGRAM || s.sotype == unix.SOCK_SEQPACKET || s.sotype == unix.SOCK_RAW
 }
 
+// recvFlags adds what every receive with control data wants: the real
+// length of a datagram (MSG_TRUNC; on a stream it would discard data) and
+// close-on-exec for descriptors passed with SCM_RIGHTS, so a child process
+// never inherits them by accident.
+func (s *Socket) recvFlags(flags int) int {
+	if s.datagramish() {
+		flags |= unix.MSG_TRUNC
+	}
+	if s.family == unix.AF_UNIX {
+		flags |= unix.MSG_CMSG_CLOEXEC
+	}
+	return flags
+}
+
 // recvmsg fills m and returns an unwrapped error.
 func (s *Socket) recvmsg(m *Message, flags int) error {
 	op := getMsgOp(s)
@@ -172,9 +186,7 @@ func (s *Socket) recvmsg(m *Message, flags int) error {
 	op.setControl(ctl)
 	op.hdr.Name = (*byte)(op.name.ptr())
 	op.hdr.Namelen = uint32(unsafe.Sizeof(op.name.any))
-	if s.datagramish() {
-		flags |= unix.MSG_TRUNC
-	}
+	flags = s.recvFlags(flags)
 	op.flags, op.park = s.callFlags(flags)
 	if err := s.rc.Read(op.recvFn); err != nil {
 		return err
