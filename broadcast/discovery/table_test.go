@@ -1,0 +1,285 @@
+package discovery
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+)
+
+// clock is the injected time of a table test.
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// obs builds an observation of m arriving on interface ifindex/ifname.
+func obs(t *testing.T, m *Message, ifindex int, ifname string) *observation {
+	t.Helper()
+	b, err := m.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &observation{v: new(view), src: netip.MustParseAddrPort("192.0.2.7:40000"),
+		ifindex: ifindex, ifname: ifname, onLink: true}
+	if err := o.v.parse(b); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func rec(instance string, port uint16, ttl uint16, addrs ...string) *Message {
+	m := &Message{Type: TypeAnnounce, TTL: ttl, Service: "printer", Instance: instance, Port: port}
+	for _, a := range addrs {
+		m.Addrs = append(m.Addrs, netip.MustParseAddr(a))
+	}
+	return m
+}
+
+// events drains the table's pending events.
+func events(tb *table) []Event {
+	var evs []Event
+	for {
+		ev, ok := tb.next()
+		if !ok {
+			return evs
+		}
+		evs = append(evs, ev)
+	}
+}
+
+func expectEvents(t *testing.T, tb *table, want ...string) []Event {
+	t.Helper()
+	evs := events(tb)
+	var got []string
+	for _, ev := range evs {
+		s := ev.String()
+		if ev.Goodbye {
+			s += " (goodbye)"
+		}
+		got = append(got, s)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events %q; want %q", got, want)
+	}
+	return evs
+}
+
+func TestTableFoundRefreshExpire(t *testing.T) {
+	tb := newTable(10)
+	exp, ok := tb.observe(t0, obs(t, rec("a", 631, 15, "192.0.2.7"), 2, "eth0"))
+	if !ok || !exp.Equal(t0.Add(15*time.Second)) {
+		t.Fatalf("observe = %v, %v; want %v, true", exp, ok, t0.Add(15*time.Second))
+	}
+	evs := expectEvents(t, tb, "found printer/a port 631 192.0.2.7")
+	p := evs[0].Peer
+	if !p.Seen.Equal(t0) || !p.Expires.Equal(exp) || !slices.Equal(p.Interfaces, []string{"eth0"}) ||
+		p.Src != netip.MustParseAddrPort("192.0.2.7:40000") {
+		t.Errorf("peer %+v", p)
+	}
+
+	// The same announcement 10 s later: a refresh, no event, later expiry.
+	t1 := t0.Add(10 * time.Second)
+	tb.observe(t1, obs(t, rec("a", 631, 15, "192.0.2.7"), 2, "eth0"))
+	expectEvents(t, tb)
+	if next := tb.expire(t1); !next.Equal(t1.Add(15 * time.Second)) {
+		t.Fatalf("next expiry %v; want %v", next, t1.Add(15*time.Second))
+	}
+
+	// One nanosecond before the TTL runs out it is still there; at the TTL
+	// it is gone.
+	end := t1.Add(15 * time.Second)
+	tb.expire(end.Add(-time.Nanosecond))
+	expectEvents(t, tb)
+	if n := len(tb.snapshot()); n != 1 {
+		t.Fatalf("%d peers before expiry; want 1", n)
+	}
+	if next := tb.expire(end); !next.IsZero() {
+		t.Errorf("next expiry %v with no peers; want zero", next)
+	}
+	expectEvents(t, tb, "lost printer/a port 631 192.0.2.7")
+	if n := len(tb.snapshot()); n != 0 {
+		t.Fatalf("%d peers after expiry; want 0", n)
+	}
+}
+
+func TestTableUpdated(t *testing.T) {
+	tb := newTable(10)
+	tb.observe(t0, obs(t, rec("a", 631, 15, "192.0.2.7"), 2, "eth0"))
+	expectEvents(t, tb, "found printer/a port 631 192.0.2.7")
+
+	tb.observe(t0, obs(t, rec("a", 632, 15, "192.0.2.7"), 2, "eth0"))
+	expectEvents(t, tb, "updated printer/a port 632 192.0.2.7")
+
+	tb.observe(t0, obs(t, rec("a", 632, 15, "192.0.2.8"), 2, "eth0"))
+	expectEvents(t, tb, "updated printer/a port 632 192.0.2.8")
+
+	m := rec("a", 632, 15, "192.0.2.8")
+	m.Text = map[string]string{"k": "v"}
+	tb.observe(t0, obs(t, m, 2, "eth0"))
+	evs := expectEvents(t, tb, "updated printer/a port 632 192.0.2.8")
+	if evs[0].Peer.Text["k"] != "v" {
+		t.Errorf("text %v; want k=v", evs[0].Peer.Text)
+	}
+	// The reader owns its copy of Text.
+	evs[0].Peer.Text["k"] = "changed"
+	if got := tb.snapshot()[0].Text["k"]; got != "v" {
+		t.Errorf("table text changed to %q through an event", got)
+	}
+
+	// A longer TTL alone is not an update.
+	m.TTL = 60
+	tb.observe(t0, obs(t, m, 2, "eth0"))
+	expectEvents(t, tb)
+}
+
+func TestTableTwoInterfaces(t *testing.T) {
+	tb := newTable(10)
+	tb.observe(t0, obs(t, rec("a", 1, 10, "10.1.0.7", "fe80::7"), 2, "eth0"))
+	tb.observe(t0.Add(5*time.Second), obs(t, rec("a", 1, 10, "10.2.0.7", "fe80::7"), 3, "eth1"))
+	evs := expectEvents(t, tb, "found printer/a port 1 10.1.0.7 10.2.0.7 fe80::7%eth0 fe80::7%eth1")
+	if !slices.Equal(evs[0].Peer.Interfaces, []string{"eth0", "eth1"}) {
+		t.Errorf("interfaces %v", evs[0].Peer.Interfaces)
+	}
+	// eth0 falls silent: its addresses go, the peer stays.
+	next := tb.expire(t0.Add(10 * time.Second))
+	expectEvents(t, tb, "updated printer/a port 1 10.2.0.7 fe80::7%eth1")
+	if !next.Equal(t0.Add(15 * time.Second)) {
+		t.Errorf("next %v; want %v", next, t0.Add(15*time.Second))
+	}
+	tb.expire(next)
+	expectEvents(t, tb, "lost printer/a port 1 10.2.0.7 fe80::7%eth1")
+}
+
+func TestTableGoodbye(t *testing.T) {
+	tb := newTable(10)
+	tb.observe(t0, obs(t, rec("a", 1, 10, "10.1.0.7"), 2, "eth0"))
+	expectEvents(t, tb, "found printer/a port 1 10.1.0.7")
+	if !tb.remove("printer", "a") {
+		t.Fatal("remove of a known peer returned false")
+	}
+	if tb.remove("printer", "a") || tb.remove("printer", "b") {
+		t.Error("remove of an unknown peer returned true")
+	}
+	expectEvents(t, tb, "lost printer/a port 1 10.1.0.7 (goodbye)")
+	if next := tb.expire(t0.Add(time.Hour)); !next.IsZero() {
+		t.Errorf("next %v after goodbye", next)
+	}
+	expectEvents(t, tb)
+}
+
+// TestTableCoalesce: a reader that does not keep up is told the difference
+// between what it knew and what is, per peer.
+func TestTableCoalesce(t *testing.T) {
+	tb := newTable(10)
+	// Came and went unread: nothing to say.
+	tb.observe(t0, obs(t, rec("a", 1, 10, "10.0.0.1"), 2, "eth0"))
+	tb.remove("printer", "a")
+	expectEvents(t, tb)
+
+	// Known, then went and came back changed: one update.
+	tb.observe(t0, obs(t, rec("b", 1, 10, "10.0.0.2"), 2, "eth0"))
+	expectEvents(t, tb, "found printer/b port 1 10.0.0.2")
+	tb.remove("printer", "b")
+	tb.observe(t0, obs(t, rec("b", 2, 10, "10.0.0.2"), 2, "eth0"))
+	expectEvents(t, tb, "updated printer/b port 2 10.0.0.2")
+
+	// Went and came back the same: nothing.
+	tb.expire(t0.Add(time.Minute))
+	tb.observe(t0.Add(time.Minute), obs(t, rec("b", 2, 10, "10.0.0.2"), 2, "eth0"))
+	expectEvents(t, tb)
+
+	// Many changes to one peer while unread: one event with the last state,
+	// in the order the peers first changed.
+	tb.observe(t0, obs(t, rec("c", 1, 10, "10.0.0.3"), 2, "eth0"))
+	for port := range uint16(5) {
+		tb.observe(t0, obs(t, rec("b", 10+port, 10, "10.0.0.2"), 2, "eth0"))
+	}
+	expectEvents(t, tb, "found printer/c port 1 10.0.0.3", "updated printer/b port 14 10.0.0.2")
+	if len(tb.dirty) != 0 || len(tb.queued) != 0 || len(tb.gone) != 0 || len(tb.shown) != 2 {
+		t.Errorf("bookkeeping left: dirty %d queued %d gone %d shown %d", len(tb.dirty), len(tb.queued), len(tb.gone), len(tb.shown))
+	}
+}
+
+func TestTableFull(t *testing.T) {
+	tb := newTable(2)
+	for i, inst := range []string{"a", "b", "c"} {
+		_, ok := tb.observe(t0, obs(t, rec(inst, 1, 10, "10.0.0.1"), 2, "eth0"))
+		if ok != (i < 2) {
+			t.Errorf("observe %s: ok %v", inst, ok)
+		}
+	}
+	if tb.refused != 1 {
+		t.Errorf("refused %d; want 1", tb.refused)
+	}
+	// Known peers still refresh and update when full.
+	if _, ok := tb.observe(t0, obs(t, rec("a", 2, 10, "10.0.0.1"), 2, "eth0")); !ok {
+		t.Error("update of a known peer refused when full")
+	}
+	// Room again after a goodbye.
+	tb.remove("printer", "b")
+	if _, ok := tb.observe(t0, obs(t, rec("c", 1, 10, "10.0.0.1"), 2, "eth0")); !ok {
+		t.Error("new peer refused after a goodbye made room")
+	}
+}
+
+func TestTableAddrs(t *testing.T) {
+	tests := []struct {
+		name   string
+		addrs  []string
+		onLink bool
+		want   []netip.Addr
+	}{
+		{"zone added", []string{"fe80::7", "2001:db8::7"}, true,
+			[]netip.Addr{netip.MustParseAddr("2001:db8::7"), netip.MustParseAddr("fe80::7%eth3")}},
+		{"link-local dropped off link", []string{"fe80::7", "2001:db8::7"}, false,
+			[]netip.Addr{netip.MustParseAddr("2001:db8::7")}},
+		{"source stands in", nil, true, []netip.Addr{netip.MustParseAddr("192.0.2.7")}},
+		{"source stands in for dropped", []string{"fe80::7"}, false, []netip.Addr{netip.MustParseAddr("192.0.2.7")}},
+		{"ipv4 link-local kept", []string{"169.254.1.2"}, false, []netip.Addr{netip.MustParseAddr("169.254.1.2")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tb := newTable(10)
+			o := obs(t, rec("a", 1, 10, tt.addrs...), 3, "eth3")
+			o.onLink = tt.onLink
+			tb.observe(t0, o)
+			if got := tb.snapshot()[0].Addrs; !slices.Equal(got, tt.want) {
+				t.Errorf("addrs %v; want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestTableSnapshot(t *testing.T) {
+	tb := newTable(10)
+	for _, s := range []struct{ svc, inst string }{{"zeta", "1"}, {"alpha", "b"}, {"alpha", "a"}} {
+		m := &Message{Type: TypeAnnounce, TTL: 5, Service: s.svc, Instance: s.inst, Text: map[string]string{"k": "v"}}
+		tb.observe(t0, obs(t, m, 1, "lo"))
+	}
+	ps := tb.snapshot()
+	var got []string
+	for _, p := range ps {
+		got = append(got, p.Service+"/"+p.Instance)
+	}
+	if want := []string{"alpha/a", "alpha/b", "zeta/1"}; !slices.Equal(got, want) {
+		t.Fatalf("order %v; want %v", got, want)
+	}
+	ps[0].Text["k"] = "changed"
+	if tb.snapshot()[0].Text["k"] != "v" {
+		t.Error("snapshot shares Text with the table")
+	}
+}
+
+// TestTableRepeatAllocs: a repeated announcement, the steady state of a
+// LAN, refreshes its route without allocating.
+func TestTableRepeatAllocs(t *testing.T) {
+	tb := newTable(10)
+	o := obs(t, announce(), 2, "eth0")
+	tb.observe(t0, o)
+	now := t0
+	allocs := testing.AllocsPerRun(100, func() {
+		now = now.Add(time.Second)
+		tb.observe(now, o)
+	})
+	if allocs != 0 {
+		t.Errorf("refresh allocated %v times per run; want 0", allocs)
+	}
+}
