@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -144,7 +145,7 @@ func (r *rawAddr) ptr() unsafe.Pointer { return unsafe.Pointer(&r.any) }
 
 // set encodes a into r; it returns an error naming the address when a does not
 // suit a socket of family fam.
-func (r *rawAddr) set(a Addr, fam int) error {
+func (r *rawAddr) set(a Addr, fam int, s *Socket) error {
 	switch {
 	case a.Unix:
 		if fam != unix.AF_UNIX {
@@ -189,7 +190,7 @@ func (r *rawAddr) set(a Addr, fam int) error {
 		*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: ip.As16()}
 		putPort(&sa.Port, port)
 		if z := ip.Zone(); z != "" {
-			idx, err := zoneIndex(z)
+			idx, err := s.zoneIndex(z)
 			if err != nil {
 				return err
 			}
@@ -203,8 +204,8 @@ func (r *rawAddr) set(a Addr, fam int) error {
 }
 
 // addr decodes r without allocating for IP families (a cached zone name is
-// reused); unix paths allocate their string.
-func (r *rawAddr) addr() Addr {
+// reused); unix paths allocate their string. s names the zones.
+func (r *rawAddr) addr(s *Socket) Addr {
 	if r.len == 0 {
 		return Addr{}
 	}
@@ -216,7 +217,7 @@ func (r *rawAddr) addr() Addr {
 		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(&r.any))
 		ip := netip.AddrFrom16(sa.Addr)
 		if sa.Scope_id != 0 {
-			ip = ip.WithZone(zoneName(int(sa.Scope_id)))
+			ip = ip.WithZone(s.zoneName(int(sa.Scope_id)))
 		}
 		return Addr{AddrPort: netip.AddrPortFrom(ip, getPort(&sa.Port))}
 	case unix.AF_UNIX:
@@ -251,65 +252,74 @@ func getPort(src *uint16) uint16 {
 	return uint16(b[0])<<8 | uint16(b[1])
 }
 
-// The zone cache maps interface indexes to names both ways, so that decoding
-// an IPv6 link-local source on the hot path costs a map lookup, not a netlink
-// dump. A miss refreshes from the kernel; an index with no interface becomes
-// its decimal string, as Go's net package does.
-var zones struct {
-	sync.RWMutex
+// zones resolves IPv6 zones (interface names) for one socket, asking the
+// kernel through the socket's own descriptor (SIOCGIFINDEX, SIOCGIFNAME),
+// so that names are those of the socket's network namespace, not the
+// namespace of whichever thread happens to run the call. Answers are cached
+// per socket: decoding a link-local source on the hot path costs a map
+// lookup, not a system call.
+type zones struct {
+	mu      sync.RWMutex
 	byIndex map[int]string
 	byName  map[string]int
 }
 
-func zoneName(idx int) string {
-	zones.RLock()
-	name, ok := zones.byIndex[idx]
-	zones.RUnlock()
+// zoneName names interface idx; an index the kernel does not know becomes
+// its decimal string, as Go's net package does.
+func (s *Socket) zoneName(idx int) string {
+	s.zones.mu.RLock()
+	name, ok := s.zones.byIndex[idx]
+	s.zones.mu.RUnlock()
 	if ok {
 		return name
 	}
-	refreshZones()
-	zones.RLock()
-	name, ok = zones.byIndex[idx]
-	zones.RUnlock()
-	if ok {
-		return name
+	ifr, err := unix.NewIfreq("")
+	if err != nil {
+		return strconv.Itoa(idx)
 	}
-	return strconv.Itoa(idx)
+	ifr.SetUint32(uint32(idx))
+	var ioErr error
+	if err := s.rc.Control(func(fd uintptr) { ioErr = unix.IoctlIfreq(int(fd), unix.SIOCGIFNAME, ifr) }); err != nil || ioErr != nil {
+		return strconv.Itoa(idx)
+	}
+	name = ifr.Name()
+	s.zones.remember(idx, name)
+	return name
 }
 
-func zoneIndex(zone string) (int, error) {
+// zoneIndex is the interface index of a zone: a number as is, a name looked
+// up in the socket's namespace.
+func (s *Socket) zoneIndex(zone string) (int, error) {
 	if n, err := strconv.Atoi(zone); err == nil && n > 0 {
 		return n, nil
 	}
-	zones.RLock()
-	idx, ok := zones.byName[zone]
-	zones.RUnlock()
+	s.zones.mu.RLock()
+	idx, ok := s.zones.byName[zone]
+	s.zones.mu.RUnlock()
 	if ok {
 		return idx, nil
 	}
-	refreshZones()
-	zones.RLock()
-	idx, ok = zones.byName[zone]
-	zones.RUnlock()
-	if ok {
-		return idx, nil
+	ifr, err := unix.NewIfreq(zone)
+	if err != nil {
+		return 0, fmt.Errorf("dgram: bad IPv6 zone %q: %w", zone, err)
 	}
-	return 0, fmt.Errorf("dgram: no interface named %q for the IPv6 zone", zone)
+	var ioErr error
+	if err := s.rc.Control(func(fd uintptr) { ioErr = unix.IoctlIfreq(int(fd), unix.SIOCGIFINDEX, ifr) }); err != nil {
+		return 0, err
+	}
+	if ioErr != nil {
+		return 0, fmt.Errorf("dgram: no interface named %q for the IPv6 zone: %w", zone, os.NewSyscallError("ioctl SIOCGIFINDEX", ioErr))
+	}
+	idx = int(ifr.Uint32())
+	s.zones.remember(idx, zone)
+	return idx, nil
 }
 
-func refreshZones() {
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return
+func (z *zones) remember(idx int, name string) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if z.byIndex == nil {
+		z.byIndex, z.byName = map[int]string{}, map[string]int{}
 	}
-	byIndex := make(map[int]string, len(ifs))
-	byName := make(map[string]int, len(ifs))
-	for _, ifi := range ifs {
-		byIndex[ifi.Index] = ifi.Name
-		byName[ifi.Name] = ifi.Index
-	}
-	zones.Lock()
-	zones.byIndex, zones.byName = byIndex, byName
-	zones.Unlock()
+	z.byIndex[idx], z.byName[name] = name, idx
 }

@@ -95,7 +95,7 @@ func (op *batchOp) prepare(ms []Message, recv bool, family int) error {
 			h.Hdr.Name = (*byte)(ra.ptr())
 			h.Hdr.Namelen = uint32(unsafe.Sizeof(ra.any))
 		case !m.Addr.IsZero():
-			if err := ra.set(m.Addr, family); err != nil {
+			if err := ra.set(m.Addr, family, op.s); err != nil {
 				// Send those before the bad one; the next call reports it
 				// with the index it then has, 0.
 				if i == 0 {
@@ -189,7 +189,7 @@ func (s *Socket) recvBatch(ms []Message, flags int) (int, error) {
 		m.Flags = int(h.Hdr.Flags)
 		m.Control = m.Control[:h.Hdr.Controllen]
 		op.names[i].len = h.Hdr.Namelen
-		m.Addr = op.names[i].addr()
+		m.Addr = op.names[i].addr(s)
 	}
 	return op.ret, nil
 }

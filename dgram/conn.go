@@ -16,7 +16,7 @@ import (
 // to a broadcast address, and nothing reports that they were dropped.
 func (s *Socket) Bind(a Addr) error {
 	var ra rawAddr
-	if err := ra.set(a, s.family); err != nil {
+	if err := ra.set(a, s.family, s); err != nil {
 		return s.wrapErr("bind", a.String(), err)
 	}
 	if a.IsZero() {
@@ -60,7 +60,7 @@ func (s *Socket) ConnectContext(ctx context.Context, a Addr) error {
 	if a.IsZero() {
 		ra.any.Addr.Family = unix.AF_UNSPEC
 		ra.len = uint32(unsafe.Sizeof(ra.any.Addr))
-	} else if err := ra.set(a, s.family); err != nil {
+	} else if err := ra.set(a, s.family, s); err != nil {
 		return s.wrapErr("connect", a.String(), err)
 	}
 	var inProgress bool
@@ -160,7 +160,7 @@ func (s *Socket) AcceptContext(ctx context.Context) (*Socket, Addr, error) {
 	if err != nil {
 		return nil, Addr{}, s.wrapErr("accept", "", err)
 	}
-	return c, ra.addr(), nil
+	return c, ra.addr(s), nil
 }
 
 // How says which direction Shutdown closes.
@@ -202,7 +202,7 @@ func (s *Socket) name(trap uintptr, call string) (Addr, error) {
 	if err != nil {
 		return Addr{}, err
 	}
-	a := ra.addr()
+	a := ra.addr(s)
 	if s.family == unix.AF_UNIX {
 		a.Unix = true
 	}

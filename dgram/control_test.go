@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bcastdev/bcast/internal/netns"
 	"github.com/bcastdev/bcast/msghdr"
 	"golang.org/x/sys/unix"
 )
@@ -249,19 +250,45 @@ func TestCredentials(t *testing.T) {
 }
 
 func TestIPv6LinkLocalZoneRoundTrip(t *testing.T) {
+	s := mustOpen(t, unix.AF_INET6, unix.SOCK_DGRAM)
 	var ra rawAddr
 	in := AddrFrom(netip.MustParseAddrPort("[fe80::1%lo]:9"))
-	if err := ra.set(in, unix.AF_INET6); err != nil {
+	if err := ra.set(in, unix.AF_INET6, s); err != nil {
 		t.Fatal(err)
 	}
 	sa := (*unix.RawSockaddrInet6)(ra.ptr())
 	if sa.Scope_id != 1 {
 		t.Errorf("scope id %d; want 1 (lo)", sa.Scope_id)
 	}
-	if got := ra.addr(); got != in {
+	if got := ra.addr(s); got != in {
 		t.Errorf("decoded %v; want %v", got, in)
 	}
-	if err := ra.set(AddrFrom(netip.MustParseAddrPort("[fe80::1%nosuchif0]:9")), unix.AF_INET6); err == nil {
+	if err := ra.set(AddrFrom(netip.MustParseAddrPort("[fe80::1%nosuchif0]:9")), unix.AF_INET6, s); err == nil {
 		t.Error("zone naming no interface: no error")
+	}
+}
+
+// Zones must name interfaces of the socket's own network namespace, even
+// when the call runs on a thread of another one.
+func TestIntegrationZoneFollowsSocketNamespace(t *testing.T) {
+	lab := netns.New(t)
+	lan := lab.LAN("z", netip.MustParsePrefix("10.72.0.0/24"), netip.MustParsePrefix("fd00:72::/64"))
+	h := lab.Host("h")
+	nic := h.Attach(lan, "zone7", netip.MustParseAddr("10.72.0.1"), netip.MustParseAddr("fd00:72::1"))
+	var s *Socket
+	if err := h.Do(func() (err error) {
+		s, err = Open(unix.AF_INET6, unix.SOCK_DGRAM, 0)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// This goroutine is in the root namespace, which has no "zone7".
+	idx, err := s.zoneIndex("zone7")
+	if err != nil || idx != nic.Index() {
+		t.Errorf("zoneIndex(zone7) = %d, %v; want %d, the index inside the socket's namespace", idx, err, nic.Index())
+	}
+	if name := s.zoneName(nic.Index()); name != "zone7" {
+		t.Errorf("zoneName(%d) = %q; want zone7", nic.Index(), name)
 	}
 }

@@ -67,10 +67,10 @@
 //
 // An Addr is an IP endpoint (netip.AddrPort; an IPv6 link-local address
 // carries its interface as the zone) or a unix-domain path ("@name" for the
-// abstract namespace). Decoding an IP source allocates nothing: zone names
-// come from a cache of interface names that is refreshed on a miss. The
-// cache is per process, so a program whose goroutines sit in several network
-// namespaces sees the names of the namespace that filled it.
+// abstract namespace). Zones are resolved through the socket's own
+// descriptor, so they name interfaces of the socket's network namespace
+// whichever thread runs the call, and are cached per socket: decoding an IP
+// source allocates nothing.
 //
 // # The rest of Go
 //

@@ -33,11 +33,16 @@ func FuzzSockaddr(f *testing.F) {
 	f.Add([]byte{10, 0, 0, 53, 0, 0, 0, 0, 0xfe, 0x80}, uint32(28))
 	f.Add(append([]byte{1, 0}, "/tmp/s"...), uint32(9))
 	f.Add([]byte{1, 0, 0, 'a', 'b'}, uint32(5))
+	s, err := Open(unix.AF_INET6, unix.SOCK_DGRAM, 0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer s.Close()
 	f.Fuzz(func(t *testing.T, raw []byte, length uint32) {
 		var ra rawAddr
 		n := copy(unsafe.Slice((*byte)(ra.ptr()), unsafe.Sizeof(ra.any)), raw)
 		ra.len = min(length, uint32(n))
-		a := ra.addr()
+		a := ra.addr(s)
 		fam := a.Family()
 		if fam == unix.AF_UNSPEC || (a.Unix && a.Path == "") {
 			return
@@ -46,13 +51,13 @@ func FuzzSockaddr(f *testing.F) {
 			return // zones name interfaces of this machine; not stable input
 		}
 		var back rawAddr
-		if err := back.set(a, fam); err != nil {
+		if err := back.set(a, fam, s); err != nil {
 			if a.Unix {
 				return // a path with a NUL inside cannot be encoded back
 			}
 			t.Fatalf("decoded %v but cannot encode it: %v", a, err)
 		}
-		if got := back.addr(); got != a {
+		if got := back.addr(s); got != a {
 			t.Fatalf("round trip %v -> %v", a, got)
 		}
 	})

@@ -43,7 +43,7 @@ func (s *Socket) recv1(b []byte, flags int, from *Addr) (n, size int, err error)
 	}
 	if from != nil {
 		op.name.len = op.hdr.Namelen
-		*from = op.name.addr()
+		*from = op.name.addr(s)
 	}
 	if op.ret == 0 && s.zeroIsEOF() && len(b) > 0 {
 		return 0, 0, io.EOF
@@ -57,7 +57,7 @@ func (s *Socket) send1(b []byte, flags int, to Addr) (int, error) {
 	defer op.put()
 	op.setBuffer(b)
 	if !to.IsZero() {
-		if err := op.name.set(to, s.family); err != nil {
+		if err := op.name.set(to, s.family, s); err != nil {
 			return 0, err
 		}
 		op.hdr.Name = (*byte)(op.name.ptr())

@@ -203,7 +203,7 @@ func (s *Socket) recvmsg(m *Message, flags int) error {
 	m.Flags = int(op.hdr.Flags)
 	m.Control = ctl[:op.hdr.Controllen]
 	op.name.len = op.hdr.Namelen
-	m.Addr = op.name.addr()
+	m.Addr = op.name.addr(s)
 	if op.ret == 0 && s.zeroIsEOF() && total > 0 {
 		return io.EOF
 	}
@@ -217,7 +217,7 @@ func (s *Socket) sendmsg(m *Message, flags int) error {
 	op.setBuffers(m.Buffers)
 	op.setControl(m.Control)
 	if !m.Addr.IsZero() {
-		if err := op.name.set(m.Addr, s.family); err != nil {
+		if err := op.name.set(m.Addr, s.family, s); err != nil {
 			return err
 		}
 		op.hdr.Name = (*byte)(op.name.ptr())

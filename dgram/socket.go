@@ -33,6 +33,8 @@ type Socket struct {
 	closed   atomic.Bool
 	lastErr  atomic.Pointer[Error]
 
+	zones zones // IPv6 zone names of this socket's network namespace
+
 	// The caller's deadlines in Unix nanoseconds (0 = none), kept so that a
 	// context-aware call can put them back after its context fired.
 	readDeadline, writeDeadline atomic.Int64
