@@ -36,7 +36,7 @@ func TestEncodeLayout(t *testing.T) {
 		1, 's', // service
 		1, 'i', // instance
 		1, 4, 10, 0, 0, 1, // one IPv4 address
-		2,                // two pairs, sorted
+		2,                 // two pairs, sorted
 		1, 'a', 0, 1, '1', // a=1
 		1, 'b', 0, 1, '2', // b=2
 	}

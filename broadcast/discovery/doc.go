@@ -1,0 +1,149 @@
+// Package discovery finds the instances of a service on the local network:
+// a small, honest relative of DNS-SD over multicast DNS, without DNS.
+//
+// An Announcer says "instance office-1 of service printer is here, on port
+// 631, at these addresses, with these key/value pairs" out of every
+// interface, periodically, and answers queries. A Browser asks once when it
+// starts, listens, and keeps a table of the instances it hears, keyed by
+// service and instance id (not by address: an instance keeps its identity
+// when its addresses change, and two instances may share an address). It
+// reports each instance found, changed or lost on a channel.
+//
+//	a, err := discovery.Announce(discovery.AnnouncerConfig{
+//		Service: "printer", Instance: "office-1", Port: 631,
+//		Text: map[string]string{"model": "LX-9"},
+//	})
+//	...
+//	defer a.Close() // says goodbye
+//
+//	b, err := discovery.Browse(discovery.BrowserConfig{Service: "printer"})
+//	...
+//	for ev := range b.Events() {
+//		fmt.Println(ev.Kind, ev.Peer.Instance, ev.Peer.Addrs, ev.Peer.Port)
+//	}
+//
+// # Transports
+//
+// Messages travel as UDP datagrams to port DefaultPort (62278) unless
+// Link.Port says otherwise, in one of two ways (Link.Transport):
+//
+//   - Broadcast: IPv4 only, to the limited broadcast address
+//     255.255.255.255, sent out of each interface that can broadcast. Every
+//     host on the link receives it; no router forwards it; no switch needs
+//     to know about groups. Auto picks it for udp4.
+//   - Multicast: to a group, DefaultGroup4 (239.255.62.78) or DefaultGroup6
+//     (ff02::8000:6278), sent out of each multicast interface with TTL (hop
+//     limit) 1, and joined on each of them. Auto picks it for udp6, since
+//     IPv6 has no broadcast.
+//
+// Link.Destinations replaces both with a fixed list of addresses: unicast
+// peers across a router, or 127.255.255.255 to reach every program of this
+// host over loopback, which has no BROADCAST or MULTICAST flag.
+//
+// Port 62278 lies in the IANA dynamic range (49152-65535), which IANA never
+// assigns, so no registered service owns it, and above Linux's default
+// ephemeral range (32768-60999), so the kernel never hands it to an
+// outgoing socket. 239.255.62.78 lies in the IPv4 organization-local scope
+// (239.255.0.0/16, RFC 2365); ff02::8000:6278 is a link-local scope group
+// with a group ID in the range RFC 3307 leaves to dynamic allocation.
+// Neither is registered; both stay on the link with TTL 1.
+//
+// Every socket binds the discovery port with SO_REUSEPORT, so several
+// programs on one host can announce and browse at once: each receives its
+// own copy of every broadcast and multicast message.
+//
+// # Announcing
+//
+// An Announcer sends an Announce when it starts, again after a second
+// (one lost datagram should not hide an instance for a whole interval),
+// then every Interval (5 s by default) shortened by up to a fifth at
+// random, so that hosts started together do not stay in step. Each
+// Announce carries the TTL (3 intervals by default): a Browser that hears
+// nothing for that long considers the instance lost.
+//
+// Each Announce carries the addresses of the interface it leaves by, and
+// only those: a host on two networks tells each network the address it
+// can be reached at there. Likewise a Query is answered, to the querier
+// alone, with the addresses of the interface the query arrived on.
+// Answers are limited to 20 a second with bursts of 20, and unicast
+// queries are answered only from on-link sources or Destinations: an
+// answer is up to MaxMessageSize bytes for a query of a dozen, and should
+// not be anyone's amplifier.
+//
+// Close sends a Goodbye out of every interface, so Browsers drop the
+// instance at once instead of after its TTL.
+//
+// # Browsing
+//
+// A Browser sends a Query when it starts and again a second later, and
+// whenever Query is called; queries leave from a socket of their own on an
+// ephemeral port, so that answers (unicast, and so given to one socket
+// only) reach the querier and not another program bound to the discovery
+// port. It hears Announce, Answer and Goodbye messages on the discovery
+// port.
+//
+// An instance is kept per local interface it was heard on, each with the
+// addresses announced there and its own expiry. When one link goes quiet,
+// the instance loses that link's addresses (Updated); when the last one
+// does, or a Goodbye comes, it is Lost. Expiry waits on one timer set to
+// the earliest deadline: nothing polls.
+//
+// IPv6 link-local addresses are given the zone of the interface they were
+// heard on (fe80::1%eth0), and are dropped when the message came across a
+// router (from a source outside the interface's prefixes), where they mean
+// nothing. An instance that announces no address is reached at the source
+// address of its messages.
+//
+// Events are coalesced, not queued: a reader that falls behind is told,
+// per instance, the difference between what it knew and what is now.
+// Peers returns the whole table at any time.
+//
+// Datagrams that are not discovery messages, are of another wire
+// version, too large, or malformed are counted in Stats and dropped; they
+// never stop a Browser or an Announcer.
+//
+// # Wire format
+//
+// Version 1. All integers are big-endian; a message is at most
+// MaxMessageSize (1200) bytes, which fits the IPv6 minimum MTU with the IP
+// and UDP headers, so it is never fragmented.
+//
+//	offset  size  field
+//	0       2     magic "bc" (0x62 0x63)
+//	2       1     version: 1
+//	3       1     type: 1 Announce, 2 Query, 3 Answer, 4 Goodbye
+//	4       2     TTL in seconds: >= 1 for Announce and Answer, 0 otherwise
+//	6       2     service port: 0 for Query and Goodbye
+//	8       1+S   service name: length S (0-63), then S bytes of [A-Za-z0-9._-];
+//	              empty only in a Query (every service)
+//	.       1+I   instance id: length I (0-63), then I bytes of UTF-8 without
+//	              control characters; empty only in a Query (every instance)
+//	.       1+..  addresses: count A (0-16), then A times a family byte (4 or 6)
+//	              and 4 or 16 address bytes; distinct unicast addresses, no
+//	              IPv4-mapped IPv6; none in Query and Goodbye
+//	.       1+..  key/value pairs: count P (0-32), then P times: key length K
+//	              (1-63), K bytes of printable ASCII other than '=', value
+//	              length V (2 bytes), V bytes; keys distinct and in byte
+//	              order; none in Query and Goodbye
+//
+// Nothing may follow the last pair. Every field has one encoding, so
+// decoding and re-encoding gives the same bytes. Decode rejects anything
+// else with a *MessageError naming the field and offset; it wraps ErrMagic
+// (not ours), ErrVersion (another version), ErrTooLarge or ErrMalformed.
+// A new version changes the version byte; receivers of this version count
+// and skip it.
+//
+// # Security
+//
+// There is none in the protocol, as in mDNS: anyone on the link can
+// announce any instance, or say goodbye for it. Treat what a Browser finds
+// as a hint of where to connect, and authenticate the service itself.
+//
+// # Network namespaces
+//
+// Interfaces are listed, and sockets opened, in the network namespace of
+// the thread that asks. An Announcer or Browser re-lists interfaces from
+// its own goroutines, which may run on any thread: start it in a process
+// that lives in the namespace (ip netns exec), not from a thread that
+// entered one with setns.
+package discovery
