@@ -1,0 +1,264 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/bcastdev/bcast/dgram"
+	"github.com/bcastdev/bcast/internal/daemon"
+	"github.com/urfave/cli/v2"
+)
+
+const (
+	defaultIdle     = 5 * time.Minute
+	defaultShutdown = 10 * time.Second
+)
+
+// listenSpec is one listener asked for on the command line.
+type listenSpec struct {
+	flag, network string
+	addr          dgram.Addr
+}
+
+// options is the command line, checked.
+type options struct {
+	specs     []listenSpec
+	device    string
+	mode      daemon.Mode
+	tun       daemon.Tunables
+	pidfile   string
+	identity  *daemon.Identity
+	logPath   string
+	logFormat string
+}
+
+// parseOptions checks every flag before anything is opened; its errors are
+// usage errors and name the flag.
+func parseOptions(c *cli.Context) (*options, error) {
+	if c.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q: listeners are given with --tcp, --udp, --unix and --unixgram", c.Args().First())
+	}
+	o := &options{device: c.String("device"), pidfile: c.String("pidfile"), logPath: c.String("log"), logFormat: c.String("log-format")}
+	for _, network := range []string{"tcp", "udp", "unix", "unixgram"} {
+		for _, text := range c.StringSlice(network) {
+			a, err := daemon.ParseListenAddr(network, text)
+			if err != nil {
+				return nil, fmt.Errorf("--%s %q: %w", network, text, err)
+			}
+			o.specs = append(o.specs, listenSpec{flag: network, network: network, addr: a})
+		}
+	}
+	var err error
+	if o.mode, err = daemon.ParseMode(c.String("mode")); err != nil {
+		return nil, fmt.Errorf("--mode: %w", err)
+	}
+	if o.logFormat != "text" && o.logFormat != "json" {
+		return nil, fmt.Errorf("--log-format %q: want text or json", o.logFormat)
+	}
+	if o.tun, err = loadTunables(c); err != nil {
+		return nil, err
+	}
+	if c.String("user") != "" || c.String("group") != "" {
+		id, err := daemon.ResolveIdentity(c.String("user"), c.String("group"))
+		if err != nil {
+			return nil, err
+		}
+		o.identity = &id
+	}
+	return o, nil
+}
+
+// loadTunables reads the reloadable settings: the flags, and for each
+// setting not given on the command line, the --config file. It runs at
+// start and again on SIGHUP.
+func loadTunables(c *cli.Context) (daemon.Tunables, error) {
+	t := daemon.Tunables{Settings: daemon.Settings{
+		MaxClients:      c.Int("max-clients"),
+		IdleTimeout:     c.Duration("idle-timeout"),
+		MaxLine:         c.Int("max-line"),
+		ShutdownTimeout: c.Duration("shutdown-timeout"),
+	}}
+	var err error
+	if t.LogLevel, err = daemon.ParseLogLevel(c.String("log-level")); err != nil {
+		return t, fmt.Errorf("--log-level: %w", err)
+	}
+	if err := t.Validate(); err != nil {
+		return t, err
+	}
+	path := c.String("config")
+	if path == "" {
+		return t, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return t, fmt.Errorf("--config: %w", err)
+	}
+	entries, err := daemon.ParseConfig(data)
+	if err != nil {
+		return t, fmt.Errorf("--config %s: %w", path, err)
+	}
+	for _, e := range entries {
+		if c.IsSet(e.Key) {
+			continue // the command line wins
+		}
+		if err := t.Set(e.Key, e.Value); err != nil {
+			return t, fmt.Errorf("--config %s line %d: %w", path, e.Line, err)
+		}
+	}
+	return t, nil
+}
+
+// serve is the daemon: check the flags, take the pid file, bind, drop
+// privileges, serve until SIGTERM or SIGINT.
+func serve(c *cli.Context, stderr io.Writer) error {
+	o, err := parseOptions(c)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	activated, err := daemon.Activated()
+	if err != nil {
+		return failure("%v", err)
+	}
+	var listeners []*daemon.Listener
+	listeners = append(listeners, activated...)
+	closeAll := func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}
+	if len(listeners) == 0 && len(o.specs) == 0 {
+		return usageError("no listeners: give --tcp, --udp, --unix or --unixgram, or start under systemd socket activation")
+	}
+
+	level := new(slog.LevelVar)
+	level.Set(o.tun.LogLevel)
+	var logOut io.Writer = stderr
+	var logFile *daemon.LogFile
+	if o.logPath != "" {
+		if logFile, err = daemon.OpenLogFile(o.logPath); err != nil {
+			closeAll()
+			return failure("--log: %v", err)
+		}
+		defer logFile.Close()
+		logOut = logFile
+	}
+	var handler slog.Handler = slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level})
+	if o.logFormat == "json" {
+		handler = slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level})
+	}
+	log := slog.New(handler)
+
+	if o.pidfile != "" {
+		pf, err := daemon.AcquirePIDFile(o.pidfile)
+		if err != nil {
+			closeAll()
+			return failure("%v", err)
+		}
+		defer func() {
+			if err := pf.Remove(); err != nil {
+				log.Warn("removing pid file", "err", err)
+			}
+		}()
+	}
+
+	limit, err := daemon.RaiseFileLimit()
+	if err != nil {
+		log.Warn("file limit", "err", err)
+	}
+	if need := uint64(o.tun.MaxClients + len(o.specs) + len(activated) + 32); limit > 0 && need > limit {
+		log.Warn("--max-clients exceeds what the open-file limit allows; clients over it will wait in the backlog",
+			"max_clients", o.tun.MaxClients, "nofile", limit)
+	}
+
+	for _, sp := range o.specs {
+		l, err := daemon.Listen(sp.network, sp.addr, o.device)
+		if err != nil {
+			closeAll()
+			return failure("--%s %s: %v", sp.flag, sp.addr, err)
+		}
+		listeners = append(listeners, l)
+	}
+
+	if o.identity != nil {
+		if err := daemon.DropPrivileges(*o.identity); err != nil {
+			closeAll()
+			return failure("--user %s --group %s: %v", o.identity.User, o.identity.Group, err)
+		}
+		log.Info("dropped privileges", "user", o.identity.User, "uid", o.identity.UID, "group", o.identity.Group, "gid", o.identity.GID)
+	}
+
+	srv, err := daemon.New(daemon.Config{Mode: o.mode, Settings: o.tun.Settings, Logger: log})
+	if err != nil {
+		closeAll()
+		return failure("%v", err)
+	}
+	for i, l := range listeners {
+		if err := srv.Add(l); err != nil {
+			for _, rest := range listeners[i:] {
+				rest.Close()
+			}
+			srv.Close()
+			return failure("%v", err)
+		}
+	}
+
+	done := make(chan struct{})
+	defer close(done)
+	go handleSignals(c, srv, logFile, level, log, done)
+
+	if err := srv.Serve(c.Context); err != nil {
+		return failure("%v", err)
+	}
+	return nil
+}
+
+// handleSignals reloads on SIGHUP and, after SIGTERM or SIGINT started the
+// graceful shutdown (through the context run made), turns a second one
+// into "close every client now".
+func handleSignals(c *cli.Context, srv *daemon.Server, logFile *daemon.LogFile, level *slog.LevelVar, log *slog.Logger, done <-chan struct{}) {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	stops := 0
+	for {
+		select {
+		case <-done:
+			return
+		case sig := <-sigs:
+			if sig != syscall.SIGHUP {
+				if stops++; stops > 1 {
+					log.Warn("second stop signal: closing every client now", "signal", sig.String())
+					srv.Hurry()
+				}
+				continue
+			}
+			reload(c, srv, logFile, level, log)
+		}
+	}
+}
+
+// reload is SIGHUP: reopen the log file, re-read the settings. A bad config
+// file is logged and the running settings stay.
+func reload(c *cli.Context, srv *daemon.Server, logFile *daemon.LogFile, level *slog.LevelVar, log *slog.Logger) {
+	if logFile != nil {
+		if err := logFile.Reopen(); err != nil {
+			log.Error("reopening log file; still writing to the old one", "err", err)
+		}
+	}
+	t, err := loadTunables(c)
+	if err != nil {
+		log.Error("reload failed; keeping the running settings", "err", err)
+		return
+	}
+	level.Set(t.LogLevel)
+	if err := srv.Reload(t.Settings); err != nil {
+		log.Error("reload failed; keeping the running settings", "err", err)
+		return
+	}
+	log.Info("reloaded", "config", c.String("config"), "log_level", daemon.LogLevelName(t.LogLevel))
+}
