@@ -289,7 +289,10 @@ func linkLocal(ifi *net.Interface) (netip.Addr, error) {
 	for _, a := range addrs {
 		if ipn, ok := a.(*net.IPNet); ok {
 			if ip, ok := netip.AddrFromSlice(ipn.IP); ok && ip.Is6() && ip.IsLinkLocalUnicast() {
-				return ip.WithZone(ifi.Name), nil
+				// A numeric zone: Go resolves zone names through a
+				// process-wide cache that may hold another namespace's
+				// index for the same name.
+				return ip.WithZone(strconv.Itoa(ifi.Index)), nil
 			}
 		}
 	}
