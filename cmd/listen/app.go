@@ -23,7 +23,11 @@ const description = `listen serves TCP, UDP and unix-domain sockets at once from
 
 In echo mode (the default) each line a client sends comes back to it; the
 line "quit" closes that client's connection. Each datagram is sent back to
-its sender. In discard mode everything is read and dropped.
+its sender. In discard mode everything is read and dropped. In announce
+mode the daemon also announces --service on the LAN (package
+broadcast/discovery), answers discovery queries for it, and says goodbye
+when it stops; its listeners, if any, serve echo, and the first TCP (else
+UDP) listener's port is the one announced.
 
 SIGTERM or SIGINT: stop accepting, send the replies due, close clients
 (all of them at --shutdown-timeout, or at a second signal), exit 0.
@@ -51,7 +55,7 @@ var listenerFlags = []cli.Flag{
 }
 
 var protocolFlags = []cli.Flag{
-	&cli.StringFlag{Name: "mode", Category: catServe, Value: "echo", Usage: "`MODE`: echo or discard"},
+	&cli.StringFlag{Name: "mode", Category: catServe, Value: "echo", Usage: "`MODE`: echo, discard or announce"},
 	&cli.IntFlag{Name: "max-clients", Category: catServe, Value: 1024, Usage: "serve at most `N` stream clients at once; more are told so and disconnected"},
 	&cli.DurationFlag{Name: "idle-timeout", Category: catServe, Value: defaultIdle, Usage: "close a connection idle for `DURATION` (0: never)"},
 	&cli.IntFlag{Name: "max-line", Category: catServe, Value: 8192, Usage: "longest line in `BYTES` (a longer one gets an error and the connection closes)"},
@@ -75,12 +79,12 @@ var logFlags = []cli.Flag{
 // writers.
 func newApp(stdout, stderr io.Writer) *cli.App {
 	var flags []cli.Flag
-	for _, group := range [][]cli.Flag{listenerFlags, protocolFlags, daemonFlags, logFlags} {
+	for _, group := range [][]cli.Flag{listenerFlags, protocolFlags, announceFlags, daemonFlags, logFlags} {
 		flags = append(flags, group...)
 	}
 	return &cli.App{
 		Name:                      "listen",
-		Usage:                     "the bcast daemon: echo and discard servers on TCP, UDP and unix sockets",
+		Usage:                     "the bcast daemon: echo, discard and announce on TCP, UDP and unix sockets",
 		UsageText:                 "listen [--tcp ADDR] [--udp ADDR] [--unix PATH] [--unixgram PATH] [options]",
 		Description:               description,
 		Flags:                     flags,

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bcastdev/bcast/broadcast/discovery"
 	"github.com/bcastdev/bcast/dgram"
 	"github.com/bcastdev/bcast/internal/daemon"
 	"github.com/urfave/cli/v2"
@@ -35,6 +36,7 @@ type options struct {
 	identity  *daemon.Identity
 	logPath   string
 	logFormat string
+	announce  *discovery.AnnouncerConfig // --mode announce
 }
 
 // parseOptions checks every flag before anything is opened; its errors are
@@ -54,8 +56,16 @@ func parseOptions(c *cli.Context) (*options, error) {
 		}
 	}
 	var err error
-	if o.mode, err = daemon.ParseMode(c.String("mode")); err != nil {
-		return nil, fmt.Errorf("--mode: %w", err)
+	mode := c.String("mode")
+	if mode == "announce" {
+		// Announce serves echo on the listeners it announces, if any.
+		mode = "echo"
+	}
+	if o.mode, err = daemon.ParseMode(mode); err != nil {
+		return nil, fmt.Errorf("--mode %q: want echo, discard or announce", c.String("mode"))
+	}
+	if o.announce, err = parseAnnounce(c, c.String("mode") == "announce"); err != nil {
+		return nil, err
 	}
 	if o.logFormat != "text" && o.logFormat != "json" {
 		return nil, fmt.Errorf("--log-format %q: want text or json", o.logFormat)
@@ -120,6 +130,11 @@ func serve(c *cli.Context, stderr io.Writer) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
+	// Catch SIGHUP from the start: its default action ends the process,
+	// and a reload that arrives during start-up must not.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
 	activated, err := daemon.Activated()
 	if err != nil {
 		return failure("%v", err)
@@ -131,7 +146,7 @@ func serve(c *cli.Context, stderr io.Writer) error {
 			l.Close()
 		}
 	}
-	if len(listeners) == 0 && len(o.specs) == 0 {
+	if len(listeners) == 0 && len(o.specs) == 0 && o.announce == nil {
 		return usageError("no listeners: give --tcp, --udp, --unix or --unixgram, or start under systemd socket activation")
 	}
 
@@ -168,8 +183,9 @@ func serve(c *cli.Context, stderr io.Writer) error {
 
 	limit, err := daemon.RaiseFileLimit()
 	if err != nil {
-		log.Warn("file limit", "err", err)
+		log.Warn("raising the open-file limit", "err", err)
 	}
+	log.Info("starting", "pid", os.Getpid(), "mode", c.String("mode"), "nofile", limit)
 	if need := uint64(o.tun.MaxClients + len(o.specs) + len(activated) + 32); limit > 0 && need > limit {
 		log.Warn("--max-clients exceeds what the open-file limit allows; clients over it will wait in the backlog",
 			"max_clients", o.tun.MaxClients, "nofile", limit)
@@ -207,9 +223,19 @@ func serve(c *cli.Context, stderr io.Writer) error {
 		}
 	}
 
+	if o.announce != nil {
+		o.announce.Port = servicePort(listeners)
+		goodbye, err := startAnnouncer(c.Context, *o.announce, log)
+		if err != nil {
+			srv.Close()
+			return failure("--mode announce --service %s: %v", o.announce.Service, err)
+		}
+		defer goodbye()
+	}
+
 	done := make(chan struct{})
 	defer close(done)
-	go handleSignals(c, srv, logFile, level, log, done)
+	go handleSignals(c, sigs, srv, logFile, level, log, done)
 
 	if err := srv.Serve(c.Context); err != nil {
 		return failure("%v", err)
@@ -220,10 +246,7 @@ func serve(c *cli.Context, stderr io.Writer) error {
 // handleSignals reloads on SIGHUP and, after SIGTERM or SIGINT started the
 // graceful shutdown (through the context run made), turns a second one
 // into "close every client now".
-func handleSignals(c *cli.Context, srv *daemon.Server, logFile *daemon.LogFile, level *slog.LevelVar, log *slog.Logger, done <-chan struct{}) {
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sigs)
+func handleSignals(c *cli.Context, sigs <-chan os.Signal, srv *daemon.Server, logFile *daemon.LogFile, level *slog.LevelVar, log *slog.Logger, done <-chan struct{}) {
 	stops := 0
 	for {
 		select {

@@ -29,6 +29,7 @@ func TestHelp(t *testing.T) {
 		"--mode MODE", "--max-clients", "--idle-timeout", "--max-line BYTES", "--shutdown-timeout",
 		"--pidfile FILE", "--user USER", "--group GROUP", "--config FILE",
 		"--log FILE", "--log-format FORMAT", "--log-level LEVEL", "SIGHUP", "SIGTERM",
+		"--service NAME", "--instance ID", "--text KEY=VALUE", "--discovery-port PORT", "--discovery-to ADDR", "announce",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--help does not mention %q:\n%s", want, out)
@@ -56,7 +57,7 @@ func TestUsageErrors(t *testing.T) {
 		{"udp port range", []string{"--udp", ":99999"}, []string{`--udp ":99999"`, "0-65535"}},
 		{"unix empty", []string{"--unix", ""}, []string{`--unix ""`}},
 		{"unixgram too long", []string{"--unixgram", "/" + strings.Repeat("x", 200)}, []string{"--unixgram", "longer than"}},
-		{"mode", append([]string{"--mode", "parrot"}, tcp...), []string{"--mode", `"parrot"`, "echo or discard"}},
+		{"mode", append([]string{"--mode", "parrot"}, tcp...), []string{"--mode", `"parrot"`, "echo, discard or announce"}},
 		{"max-clients zero", append([]string{"--max-clients", "0"}, tcp...), []string{"--max-clients 0", "between 1 and"}},
 		{"max-clients text", append([]string{"--max-clients", "many"}, tcp...), []string{"max-clients", "many"}},
 		{"max-line", append([]string{"--max-line", "-5"}, tcp...), []string{"--max-line -5"}},

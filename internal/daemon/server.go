@@ -245,7 +245,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	defer s.release()
 
 	for _, l := range s.listeners {
-		s.log.Info("listening", "network", l.network, "addr", l.addr.String(), "mode", s.mode.String(), "fd_name", l.name)
+		attrs := []any{"network", l.network, "addr", l.addr.String(), "mode", s.mode.String()}
+		if l.name != "" {
+			attrs = append(attrs, "fd_name", l.name)
+		}
+		s.log.Info("listening", attrs...)
 	}
 	s.log.Info("serving", "listeners", len(s.listeners), "max_clients", s.set.MaxClients,
 		"idle_timeout", s.set.IdleTimeout.String(), "max_line", s.set.MaxLine)
@@ -390,10 +394,10 @@ func (s *Server) expire() {
 func (s *Server) beginDrain() {
 	s.draining = true
 	s.drainDeadline = s.now.Add(s.set.ShutdownTimeout)
-	s.log.Info("shutting down", "clients", s.active.n+s.linger.n, "deadline", s.set.ShutdownTimeout.String())
 	for _, l := range s.listeners {
 		s.closeListener(l)
 	}
+	s.log.Info("shutting down", "clients", s.active.n+s.linger.n, "deadline", s.set.ShutdownTimeout.String())
 	// Collect first: serving a connection moves it between lists.
 	var open []*conn
 	for c := s.active.front(); c != nil; c = s.active.after(c) {
