@@ -1,9 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -115,5 +120,66 @@ func TestHoldIdleClients(t *testing.T) {
 	conns = nil
 	if got := p.waitFDs(base, 10*time.Second); got != base {
 		t.Fatalf("the daemon holds %d descriptors after the clients left; want %d", got, base)
+	}
+}
+
+// cpuTicks is the daemon's user+system time in clock ticks.
+func cpuTicks(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fields after the command (which may hold spaces) start after ')'.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	utime, _ := strconv.Atoi(f[11])
+	stime, _ := strconv.Atoi(f[12])
+	return utime + stime
+}
+
+// TestOutOfDescriptors: when the open-file limit is reached the daemon
+// keeps serving the clients it has, pauses accepting instead of spinning on
+// EMFILE, and takes the waiting clients once descriptors free up.
+func TestOutOfDescriptors(t *testing.T) {
+	const limit = 48
+	cmd := exec.Command("/bin/sh", "-c", "ulimit -n "+strconv.Itoa(limit)+` && exec "$0" "$@"`, binPath, "--log-format", "json", "--tcp", "127.0.0.1:0")
+	p := launch(t, cmd)
+	if _, ok := p.waitLog("serving", 10*time.Second); !ok {
+		t.Fatalf("no start:\n%s", p.stderr())
+	}
+	if l, _ := p.waitLog("starting", 0); l["nofile"] != float64(limit) {
+		t.Fatalf("starting line %v; want nofile %d", l, limit)
+	}
+	l, _ := p.waitLog("listening", 0)
+	addr := l.str("addr")
+	base := p.fds()
+	n := limit - base + 10 // ten more than fit
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		conns[i] = dial(t, "tcp", addr) // the kernel completes the handshake; the backlog holds it
+	}
+	if _, ok := p.waitLog("accept failed", 5*time.Second); !ok {
+		t.Fatalf("no accept failure logged with %d clients and %d descriptors:\n%s", n, limit, p.stderr())
+	}
+	if l, _ := p.waitLog("accept failed", 0); !strings.Contains(l.str("err"), "EMFILE") {
+		t.Errorf("accept failed with %v; want EMFILE", l["err"])
+	}
+	before := cpuTicks(t, p.pid)
+	time.Sleep(time.Second)
+	if used := cpuTicks(t, p.pid) - before; used > 30 {
+		t.Errorf("the daemon used %d ticks of CPU in a second while out of descriptors: it spins", used)
+	}
+	// The first clients are served meanwhile.
+	if got, err := roundTrip(conns[0], "served\n"); err != nil || got != "served\n" {
+		t.Fatalf("an accepted client: got %q, %v", got, err)
+	}
+	for _, c := range conns[:20] {
+		c.Close()
+	}
+	// The last ones waited in the backlog and are taken now.
+	for i, c := range conns[n-5:] {
+		if got, err := roundTrip(c, "late\n"); err != nil || got != "late\n" {
+			t.Fatalf("waiting client %d: got %q, %v", i, got, err)
+		}
 	}
 }

@@ -336,7 +336,7 @@ func (s *Server) nextTimeout() time.Duration {
 		consider(c.last.Add(s.lingerTimeout()))
 	}
 	for _, l := range s.listeners {
-		if !l.pausedUntil.IsZero() {
+		if !l.pausedUntil.IsZero() && !l.closed {
 			consider(l.pausedUntil)
 		}
 	}
@@ -426,6 +426,7 @@ func (s *Server) closeListener(l *Listener) {
 	if l.closed {
 		return
 	}
+	l.pausedUntil = time.Time{}
 	s.poller.Remove(l.sock)
 	delete(s.handlers, l.sock)
 	if err := l.Close(); err != nil {
