@@ -20,6 +20,9 @@ import (
 // DefaultInterval is how often an Announcer announces by default.
 const DefaultInterval = 5 * time.Second
 
+// minInterval keeps a mistaken Interval from flooding the link.
+const minInterval = 100 * time.Millisecond
+
 // Answers to queries are limited to answerRate a second, with bursts of
 // answerBurst, per Announcer.
 const (
@@ -52,13 +55,14 @@ type AnnouncerConfig struct {
 	// header and MaxAddrs IPv6 addresses).
 	Text map[string]string
 
-	// Interval between announcements; 0 means DefaultInterval. Each interval
-	// is shortened by up to a fifth at random.
+	// Interval between announcements, at least 100 ms; 0 means
+	// DefaultInterval. Each interval is shortened by up to a fifth at random.
 	Interval time.Duration
 
 	// TTL is how long Browsers keep the instance without hearing from it;
 	// 0 means 3 intervals. It travels in whole seconds, rounded up, from
-	// 1 s to 65535 s.
+	// 1 s to 65535 s, and may not be shorter than Interval (Browsers would
+	// lose the instance between announcements).
 	TTL time.Duration
 
 	// Link says where announcements go and queries come from.
@@ -125,17 +129,24 @@ func Announce(cfg AnnouncerConfig) (*Announcer, error) {
 	if a.interval == 0 {
 		a.interval = DefaultInterval
 	}
-	if a.interval < 0 {
-		return nil, fmt.Errorf("discovery: negative interval %v", a.interval)
+	if a.interval < minInterval {
+		return nil, fmt.Errorf("discovery: interval %v shorter than %v", a.interval, minInterval)
 	}
 	ttl := cfg.TTL
 	if ttl == 0 {
 		ttl = 3 * a.interval
 	}
 	if ttl < 0 || ttl > math.MaxUint16*time.Second {
-		return nil, fmt.Errorf("discovery: TTL %v outside 1s-%ds", ttl, math.MaxUint16)
+		what := "TTL " + ttl.String()
+		if cfg.TTL == 0 {
+			what = "the default TTL of 3 intervals, " + ttl.String() + ","
+		}
+		return nil, fmt.Errorf("discovery: %s outside 1s-%ds", what, math.MaxUint16)
 	}
 	a.ttl = uint16(max(1, (ttl+time.Second-1)/time.Second))
+	if time.Duration(a.ttl)*time.Second < a.interval {
+		return nil, fmt.Errorf("discovery: TTL %v shorter than the interval %v: browsers would lose the instance between announcements", ttl, a.interval)
+	}
 	if err := a.record(a.text).Validate(); err != nil {
 		return nil, err
 	}
@@ -200,15 +211,13 @@ func (a *Announcer) Update(text map[string]string) error {
 	if err := checkBudget(m); err != nil {
 		return err
 	}
-	if a.ctx.Err() != nil {
-		return errors.New("discovery: announcer closed")
-	}
 	a.textMu.Lock()
 	a.text = text
 	a.textMu.Unlock()
-	a.announce(TypeAnnounce)
-	return nil
+	return a.announce(TypeAnnounce)
 }
+
+var errClosed = errors.New("discovery: announcer closed")
 
 // Stats returns the counters.
 func (a *Announcer) Stats() Stats { return a.c.stats() }
@@ -246,15 +255,21 @@ func (a *Announcer) run() {
 }
 
 // announce sends one Announce (or Goodbye) out of every target, each with
-// the addresses of its own interface.
-func (a *Announcer) announce(typ Type) {
+// the addresses of its own interface. Failures are counted, not returned:
+// the only error is errClosed.
+func (a *Announcer) announce(typ Type) error {
 	a.sendMu.Lock()
 	defer a.sendMu.Unlock()
+	// Close cancels before it sends the Goodbye under sendMu, so an
+	// Announce that gets here later must not undo the Goodbye.
+	if typ == TypeAnnounce && a.ctx.Err() != nil {
+		return errClosed
+	}
 	ifs, err := a.ifs.list(0)
 	if err != nil {
 		a.c.fail(fmt.Errorf("discovery: list interfaces: %w", err))
 		if ifs == nil {
-			return
+			return nil
 		}
 	}
 	ts := a.l.targets(ifs)
@@ -265,7 +280,7 @@ func (a *Announcer) announce(typ Type) {
 	}
 	if len(ts) == 0 {
 		a.c.fail(fmt.Errorf("discovery: no interface to announce on (%s)", a.whyNone(ifs)))
-		return
+		return nil
 	}
 	a.textMu.Lock()
 	text := a.text
@@ -284,6 +299,7 @@ func (a *Announcer) announce(typ Type) {
 		}
 		a.send(a.buf, t)
 	}
+	return nil
 }
 
 func (a *Announcer) send(b []byte, t target) {

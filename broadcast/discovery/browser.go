@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,6 +17,11 @@ import (
 
 // DefaultMaxPeers is how many peers a Browser keeps by default.
 const DefaultMaxPeers = 1024
+
+// rescanEvery is how often a Browser looks for interfaces that came up, to
+// join the group there and query at once rather than wait for the next
+// announcement.
+const rescanEvery = 5 * time.Second
 
 // BrowserConfig says what to look for and where.
 type BrowserConfig struct {
@@ -58,6 +64,7 @@ type Browser struct {
 
 	sendMu sync.Mutex
 	join   joiner
+	known  map[int]bool // interfaces queried on, by index
 	qbuf   []byte
 	ctl    []byte
 	one    [1][]byte
@@ -77,17 +84,17 @@ func Browse(cfg BrowserConfig) (*Browser, error) {
 	if r := checkService(cfg.Service, false); r != "" {
 		return nil, fmt.Errorf("discovery: service %q: %s", cfg.Service, r)
 	}
-	max := cfg.MaxPeers
-	if max == 0 {
-		max = DefaultMaxPeers
+	maxPeers := cfg.MaxPeers
+	if maxPeers == 0 {
+		maxPeers = DefaultMaxPeers
 	}
-	if max < 0 {
-		return nil, fmt.Errorf("discovery: negative MaxPeers %d", max)
+	if maxPeers < 0 {
+		return nil, fmt.Errorf("discovery: negative MaxPeers %d", maxPeers)
 	}
 	b := &Browser{
 		l:       l,
 		service: cfg.Service,
-		tb:      newTable(max),
+		tb:      newTable(maxPeers),
 		events:  make(chan Event, 16),
 		wake:    make(chan struct{}, 1),
 		ctl:     make([]byte, 0, msghdr.Space(unix.SizeofInet6Pktinfo)),
@@ -127,7 +134,7 @@ func Browse(cfg BrowserConfig) (*Browser, error) {
 		}()
 	}
 	go b.deliver()
-	go b.requery()
+	go b.watch()
 	return b, nil
 }
 
@@ -155,9 +162,16 @@ func (b *Browser) Stats() Stats {
 // Query asks every instance of the service to answer now, out of every
 // interface (or to every destination). It fails only when no query could
 // be sent at all.
-func (b *Browser) Query() error {
+func (b *Browser) Query() error { return b.query(false) }
+
+// query sends a Query out of every target, or with onlyNew, out of the
+// interfaces not queried on before (an interface that came up).
+func (b *Browser) query(onlyNew bool) error {
 	b.sendMu.Lock()
 	defer b.sendMu.Unlock()
+	if b.ctx.Err() != nil {
+		return errors.New("discovery: browser closed")
+	}
 	ifs, err := b.ifs.list(0)
 	if err != nil && ifs == nil {
 		return fmt.Errorf("discovery: list interfaces: %w", err)
@@ -166,8 +180,19 @@ func (b *Browser) Query() error {
 	if err := b.join.join(ts); err != nil {
 		b.c.fail(err)
 	}
+	known := make(map[int]bool, len(ts))
+	for _, t := range ts {
+		known[t.ifindex] = true
+	}
+	if onlyNew {
+		ts = slices.DeleteFunc(ts, func(t target) bool { return b.known[t.ifindex] })
+	}
+	b.known = known // forget interfaces that went away, so they count as new when back
 	if len(ts) == 0 {
-		return fmt.Errorf("discovery: no interface to query on")
+		if onlyNew {
+			return nil
+		}
+		return errors.New("discovery: no interface to query on")
 	}
 	m := Message{Type: TypeQuery, Service: b.service}
 	if b.qbuf, err = m.AppendBinary(b.qbuf[:0]); err != nil {
@@ -218,18 +243,23 @@ func (b *Browser) sendQuery(t target) error {
 	return nil
 }
 
-// requery sends the second query, a second after the first: one lost
-// datagram should not cost a whole announcement interval.
-func (b *Browser) requery() {
+// watch sends the second query a second after the first (one lost
+// datagram should not cost a whole announcement interval), then every
+// rescanEvery queries out of the interfaces that came up meanwhile.
+func (b *Browser) watch() {
 	defer b.wg.Done()
 	t := time.NewTimer(time.Second)
 	defer t.Stop()
-	select {
-	case <-b.ctx.Done():
-	case <-t.C:
-		if err := b.Query(); err != nil {
+	for onlyNew := false; ; onlyNew = true {
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := b.query(onlyNew); err != nil && b.ctx.Err() == nil {
 			b.c.fail(err)
 		}
+		t.Reset(rescanEvery)
 	}
 }
 

@@ -27,7 +27,7 @@ const helperEnv = "BCAST_DISCOVERY_HELPER"
 
 // helperConfig is what a helper process is told to do.
 type helperConfig struct {
-	Role     string        // "announce" or "browse"
+	Role     string // "announce" or "browse"
 	Link     discovery.Link
 	Interval time.Duration // announce
 }
@@ -41,7 +41,18 @@ type helperLine struct {
 	Interfaces []string
 	Src        netip.AddrPort
 	Goodbye    bool
-	Stats      *discovery.Stats `json:",omitempty"`
+	Stats      *discovery.Stats `json:",omitempty"` // with LastError moved to Err: an error does not unmarshal
+	Err        string           `json:",omitempty"`
+}
+
+// closed is the last line of a helper.
+func closed(st discovery.Stats) helperLine {
+	l := helperLine{Kind: "closed", Stats: &st}
+	if st.LastError != nil {
+		l.Err = st.LastError.Error()
+		st.LastError = nil
+	}
+	return l
 }
 
 func TestMain(m *testing.M) {
@@ -84,7 +95,7 @@ func helper(cfgText string) int {
 		<-stdinClosed
 		st := a.Stats()
 		a.Close()
-		emit(helperLine{Kind: "closed", Stats: &st})
+		emit(closed(st))
 	case "browse":
 		b, err := discovery.Browse(discovery.BrowserConfig{Service: "printer", Link: cfg.Link})
 		if err != nil {
@@ -105,7 +116,7 @@ func helper(cfgText string) int {
 		st := b.Stats()
 		b.Close()
 		<-done
-		emit(helperLine{Kind: "closed", Stats: &st})
+		emit(closed(st))
 	default:
 		fmt.Fprintln(os.Stderr, "unknown role", cfg.Role)
 		return 2
@@ -229,12 +240,13 @@ func TestIntegrationDiscovery(t *testing.T) {
 	b.Attach(lanB, "eth0", netip.MustParseAddr("10.73.2.2"), netip.MustParseAddr("fd00:73:2::2"))
 
 	for _, tc := range []struct {
-		name string
-		link discovery.Link
+		name    string
+		link    discovery.Link
+		hotplug bool // also browse from a host whose NIC is attached after the Browser started
 	}{
-		{"udp4-broadcast", discovery.Link{}}, // every default: udp4, Auto (broadcast), DefaultPort
-		{"udp4-multicast", discovery.Link{Transport: discovery.Multicast, Port: discovery.DefaultPort + 1}},
-		{"udp6-multicast", discovery.Link{Network: "udp6", Port: discovery.DefaultPort + 2}},
+		{"udp4-broadcast", discovery.Link{}, false}, // every default: udp4, Auto (broadcast), DefaultPort
+		{"udp4-multicast", discovery.Link{Transport: discovery.Multicast, Port: discovery.DefaultPort + 1}, false},
+		{"udp6-multicast", discovery.Link{Network: "udp6", Port: discovery.DefaultPort + 2}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			port := tc.link.Port
@@ -289,13 +301,32 @@ func TestIntegrationDiscovery(t *testing.T) {
 					t.Errorf("%s: answer from %v; want s's address on the LAN, %v", c.p.name, l.Src.Addr(), c.src)
 				}
 			}
+			browsers := []*proc{ba, bb}
+			var c *netns.Host
+			if tc.hotplug {
+				// A Browser on a host with no network yet: when a NIC comes up,
+				// it joins the group there and asks, within rescanEvery (5 s).
+				c = lab.Host("c")
+				bc := start(t, c, helperConfig{Role: "browse", Link: tc.link})
+				c.Attach(lanA, "eth0", netip.MustParseAddr("10.73.1.3"), netip.MustParseAddr("fd00:73:1::3"))
+				l := bc.expect(t, "found", 8*time.Second)
+				check(t, l, lanA, bc.name+" (after its NIC came up)")
+				if l.Src.Port() != port {
+					t.Errorf("%s: found from %v: not an answer", bc.name, l.Src)
+				}
+				browsers = append(browsers, bc)
+			}
 			if st := ann.stop(t).Stats; st == nil || st.Answered < 2 || st.Refused != 0 {
 				t.Errorf("announcer stats %+v; want at least one answer per LAN and none refused", st)
 			}
-			for _, p := range []*proc{ba, bb} {
+			for _, p := range browsers {
 				if l := p.expect(t, "lost", 5*time.Second); !l.Goodbye {
 					t.Errorf("%s: lost without goodbye after the announcer closed", p.name)
 				}
+			}
+			if c != nil {
+				browsers[2].stop(t)
+				lab.Delete(c)
 			}
 
 			// Link down: s announces every 500 ms (TTL 1.5 s, 2 s on the

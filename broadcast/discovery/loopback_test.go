@@ -276,6 +276,45 @@ func TestIPv6Loopback(t *testing.T) {
 	}
 }
 
+// TestConflict: two announcers of one instance id each notice the other.
+func TestConflict(t *testing.T) {
+	port := freePort(t)
+	cfg := discovery.AnnouncerConfig{Service: "printer", Instance: "twin", Link: loopback4(port)}
+	a1 := announce(t, cfg)
+	a2 := announce(t, cfg)
+	waitFor(t, "both to see a conflict", func() bool {
+		return a1.Stats().Conflicts > 0 && a2.Stats().Conflicts > 0
+	})
+	if err := a1.Stats().LastError; err == nil || !strings.Contains(err.Error(), "printer/twin is also announced by 127.0.0.1:") {
+		t.Errorf("LastError %v", err)
+	}
+	// One alone hears only itself.
+	solo := announce(t, discovery.AnnouncerConfig{Service: "printer", Instance: "solo", Interval: time.Hour, Link: loopback4(port)})
+	if err := solo.Update(map[string]string{"k": "v"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "its own announcements", func() bool { return solo.Stats().Ignored >= 2 })
+	if c := solo.Stats().Conflicts; c != 0 {
+		t.Errorf("a lone announcer counted %d conflicts", c)
+	}
+}
+
+// TestMaxPeers: new peers beyond the bound are dropped and counted; known
+// ones are kept.
+func TestMaxPeers(t *testing.T) {
+	port := freePort(t)
+	b := browse(t, discovery.BrowserConfig{Link: loopback4(port), MaxPeers: 2})
+	for _, inst := range []string{"p1", "p2", "p3"} {
+		sendRaw(t, port, mustEncode(t, &discovery.Message{Type: discovery.TypeAnnounce, TTL: 60, Service: "s", Instance: inst}))
+	}
+	expect(t, b, discovery.Found, "p1")
+	expect(t, b, discovery.Found, "p2")
+	waitFor(t, "the third to be refused", func() bool { return b.Stats().Full == 1 })
+	if ps := b.Peers(); len(ps) != 2 {
+		t.Errorf("peers %v; want p1 and p2", ps)
+	}
+}
+
 func TestConfigErrors(t *testing.T) {
 	tests := []struct {
 		name string
@@ -296,7 +335,11 @@ func TestConfigErrors(t *testing.T) {
 			Link: discovery.Link{Interfaces: []string{"lo"}}}, "interface lo cannot carry broadcast"},
 		{"text too large", discovery.AnnouncerConfig{Service: "s",
 			Text: map[string]string{"k": strings.Repeat("x", 900)}}, "more than the 916 left"},
-		{"negative interval", discovery.AnnouncerConfig{Service: "s", Interval: -time.Second}, "negative interval"},
+		{"negative interval", discovery.AnnouncerConfig{Service: "s", Interval: -time.Second}, "shorter than 100ms"},
+		{"tiny interval", discovery.AnnouncerConfig{Service: "s", Interval: time.Millisecond}, "shorter than 100ms"},
+		{"ttl below interval", discovery.AnnouncerConfig{Service: "s", Interval: 10 * time.Second, TTL: 5 * time.Second},
+			"TTL 5s shorter than the interval 10s"},
+		{"ttl too long", discovery.AnnouncerConfig{Service: "s", TTL: 100000 * time.Second}, "outside 1s-65535s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
