@@ -74,10 +74,13 @@ func newListener(s *dgram.Socket, network, path, name string) (*Listener, error)
 
 // ParseListenAddr checks the address of a listener before anything is
 // opened: HOST:PORT with a literal IP (an empty host is 0.0.0.0) for tcp and
-// udp, a path or @abstract name for unix and unixgram.
+// udp, a path or @abstract name for unix and unixgram (a "unix:" prefix is
+// dropped, so that what dgram.Addr prints parses back).
 func ParseListenAddr(network, text string) (dgram.Addr, error) {
 	switch network {
 	case "unix", "unixgram":
+		// As in dgram.ParseAddr, and as dgram.Addr prints a relative path.
+		text = strings.TrimPrefix(text, "unix:")
 		if text == "" || text == "@" {
 			return dgram.Addr{}, errors.New("want a socket path or @abstract-name")
 		}

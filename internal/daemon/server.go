@@ -113,6 +113,7 @@ type Server struct {
 
 	draining      bool
 	drainDeadline time.Time
+	hurried       bool // Hurry was called: the shutdown, now or to come, takes no time
 
 	stats stats
 	warn  map[string]*rateLimit
@@ -214,8 +215,9 @@ func (s *Server) Reload(set Settings) error {
 	return nil
 }
 
-// Hurry ends a graceful shutdown at once: every client still connected is
-// closed. Safe to call from any goroutine.
+// Hurry ends the graceful shutdown at once, or makes it immediate when it
+// has not started yet: every client still connected is closed. Safe to
+// call from any goroutine.
 func (s *Server) Hurry() {
 	s.mu.Lock()
 	s.hurry = true
@@ -315,8 +317,11 @@ func (s *Server) woken() {
 			s.drainDeadline = s.now.Add(s.set.ShutdownTimeout)
 		}
 	}
-	if hurry && s.draining {
-		s.drainDeadline = s.now
+	if hurry {
+		s.hurried = true
+		if s.draining {
+			s.drainDeadline = s.now
+		}
 	}
 }
 
@@ -394,6 +399,9 @@ func (s *Server) expire() {
 func (s *Server) beginDrain() {
 	s.draining = true
 	s.drainDeadline = s.now.Add(s.set.ShutdownTimeout)
+	if s.hurried {
+		s.drainDeadline = s.now
+	}
 	for _, l := range s.listeners {
 		s.closeListener(l)
 	}

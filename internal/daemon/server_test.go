@@ -264,3 +264,28 @@ func TestServerStopsOnCanceledContext(t *testing.T) {
 }
 
 func netipLoopback() netip.AddrPort { return netip.MustParseAddrPort("127.0.0.1:0") }
+
+// TestServerHurryFirst: a Hurry that comes before the shutdown makes it
+// immediate when it comes.
+func TestServerHurryFirst(t *testing.T) {
+	set := testSettings()
+	set.ShutdownTimeout = time.Minute
+	ts := serveTest(t, Echo, set, [2]string{"tcp", "127.0.0.1:0"})
+	c := ts.dial(t, 0)
+	io.WriteString(c, "half a line") // a client mid-line is not done
+	ts.logs.waitFor(t, "client connected")
+	ts.Hurry()
+	time.Sleep(20 * time.Millisecond)
+	ts.cancel()
+	select {
+	case err := <-ts.done:
+		ts.done <- err
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(lingerTimeout / 2):
+		// Without the Hurry the client, which never closes, would be
+		// given lingerTimeout to do so.
+		t.Fatal("Serve kept waiting for the client after Hurry")
+	}
+}
