@@ -1,7 +1,9 @@
 package dgram
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/bcastdev/bcast/msghdr"
 	"golang.org/x/sys/unix"
@@ -91,4 +93,36 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 			t.Errorf("SendTo+RecvFrom: %v allocations; want 0", allocs)
 		}
 	})
+}
+
+func TestPollerWaitDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("-race: allocation counts are meaningless; the plain test run checks them")
+	}
+	rx, tx, to := udpPair(t, unix.AF_INET)
+	p, err := NewPoller()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Add(rx, Readable); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	ready := make([]Ready, 0, 4)
+	allocs := testing.AllocsPerRun(200, func() {
+		tx.SendTo(buf, 0, to)
+		var err error
+		ready, err = p.Wait(context.Background(), time.Second, ready[:0])
+		if err != nil || len(ready) != 1 {
+			t.Fatalf("Wait = %v, %v", ready, err)
+		}
+		rx.Recv(buf, 0)
+	})
+	if allocs != 0 {
+		t.Errorf("Poller.Wait: %v allocations per call; want 0", allocs)
+	}
+	if a := testing.AllocsPerRun(100, func() { Errno(nil) }); a != 0 {
+		t.Errorf("Errno(nil): %v allocations; want 0", a)
+	}
 }

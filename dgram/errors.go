@@ -74,6 +74,9 @@ func Errno(err error) unix.Errno {
 }
 
 func errnoOf(err error) (unix.Errno, bool) {
+	if err == nil {
+		return 0, false // errors.As would allocate for nothing
+	}
 	var errno unix.Errno
 	if errors.As(err, &errno) {
 		return errno, true

@@ -73,8 +73,27 @@ type Poller struct {
 	tokens map[*Socket]uint64
 	next   uint64
 
-	events []unix.EpollEvent // Wait's scratch; Wait is serialised by waitMu
-	waitMu sync.Mutex
+	// Wait's scratch, serialised by waitMu; pollFn is bound once so that a
+	// Wait allocates nothing.
+	waitMu   sync.Mutex
+	events   []unix.EpollEvent
+	got      int
+	waitErr  error
+	justLook bool
+	pollFn   func(uintptr) bool
+}
+
+// poll runs inside the runtime poller's read callback: false parks until the
+// epoll descriptor turns readable.
+func (p *Poller) poll(uintptr) bool {
+	for {
+		n, err := unix.EpollWait(p.epfd, p.events, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		p.got, p.waitErr = n, err
+		return err != nil || n > 0 || p.justLook
+	}
 }
 
 // NewPoller makes an empty Poller.
@@ -94,7 +113,9 @@ func NewPoller() (*Poller, error) {
 		f.Close()
 		return nil, &Error{Op: "epoll", Err: err}
 	}
-	return &Poller{file: f, rc: rc, epfd: epfd, byTok: map[uint64]*Socket{}, tokens: map[*Socket]uint64{}}, nil
+	p := &Poller{file: f, rc: rc, epfd: epfd, byTok: map[uint64]*Socket{}, tokens: map[*Socket]uint64{}, events: make([]unix.EpollEvent, 128)}
+	p.pollFn = p.poll
+	return p, nil
 }
 
 // Close releases the Poller; a goroutine in Wait returns net.ErrClosed. The
@@ -180,21 +201,7 @@ func (p *Poller) ctl(op int, s *Socket, ev Events, tok uint64) error {
 func (p *Poller) Wait(ctx context.Context, timeout time.Duration, dst []Ready) ([]Ready, error) {
 	p.waitMu.Lock()
 	defer p.waitMu.Unlock()
-	if cap(p.events) == 0 {
-		p.events = make([]unix.EpollEvent, 128)
-	}
-	var n int
-	var errno error
-	poll := func(uintptr) bool {
-		for {
-			got, err := unix.EpollWait(p.epfd, p.events, 0)
-			if err == unix.EINTR {
-				continue
-			}
-			n, errno = got, err
-			return err != nil || got > 0 || timeout == 0
-		}
-	}
+	p.got, p.waitErr, p.justLook = 0, nil, timeout == 0
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -210,7 +217,7 @@ func (p *Poller) Wait(ctx context.Context, timeout time.Duration, dst []Ready) (
 	if ctx.Done() != nil {
 		w = newWaker(ctx, func() { p.file.SetReadDeadline(time.Unix(1, 0)) })
 	}
-	err := p.rc.Read(poll)
+	err := p.rc.Read(p.pollFn)
 	if w != nil {
 		w.finish()
 	}
@@ -223,11 +230,11 @@ func (p *Poller) Wait(ctx context.Context, timeout time.Duration, dst []Ready) (
 		return dst, nil // the timeout: nothing ready
 	case err != nil:
 		return dst, &Error{Op: "epoll_wait", Err: closedErr(err, p.closed.Load())}
-	case errno != nil:
-		return dst, &Error{Op: "epoll_wait", Err: os.NewSyscallError("epoll_wait", errno)}
+	case p.waitErr != nil:
+		return dst, &Error{Op: "epoll_wait", Err: os.NewSyscallError("epoll_wait", p.waitErr)}
 	}
 	p.mu.Lock()
-	for _, e := range p.events[:n] {
+	for _, e := range p.events[:p.got] {
 		tok := uint64(uint32(e.Fd)) | uint64(uint32(e.Pad))<<32
 		if s, ok := p.byTok[tok]; ok {
 			dst = append(dst, Ready{Socket: s, Events: Events(e.Events)})
