@@ -280,8 +280,9 @@ func (b *Browser) Close() error {
 
 // handle takes one datagram from either socket.
 func (b *Browser) handle(p *broadcast.Packet) {
-	var v view
-	if !b.c.parse(p, &v) {
+	var o observation
+	v := &o.v
+	if !b.c.parse(p, v) {
 		return
 	}
 	if !b.l.wants(p.IfName) || v.typ == TypeQuery || b.service != "" && string(v.service) != b.service {
@@ -300,15 +301,9 @@ func (b *Browser) handle(p *broadcast.Packet) {
 		}
 		return
 	}
-	o := observation{
-		v:       &v,
-		src:     p.Src,
-		ifindex: p.IfIndex,
-		ifname:  p.IfName,
-		local:   p.Own,
-		self:    isSelf(v.service, v.instance),
-	}
-	if hasLinkLocal(&v) {
+	o.src, o.ifindex, o.ifname = p.Src, p.IfIndex, p.IfName
+	o.local, o.self = p.Own, isSelf(v.service, v.instance)
+	if hasLinkLocal(v) {
 		o.onLink = p.Kind == broadcast.Broadcast || p.Kind == broadcast.Multicast ||
 			onLink(p.Src.Addr(), b.ifs.byIndex(p.IfIndex))
 	}

@@ -151,32 +151,39 @@ func (l *link) wants(ifname string) bool {
 func (l *link) named(ifname string) bool { return slices.Contains(l.Interfaces, ifname) }
 
 // self lists the instances announced by this process, so that a Browser
-// can mark them.
+// can mark them: service, then instance, then how many Announcers.
 var self struct {
 	sync.Mutex
-	m map[key]int
+	m map[string]map[string]int
 }
 
 func addSelf(k key) {
 	self.Lock()
 	defer self.Unlock()
 	if self.m == nil {
-		self.m = make(map[key]int)
+		self.m = make(map[string]map[string]int)
 	}
-	self.m[k]++
+	if self.m[k.service] == nil {
+		self.m[k.service] = make(map[string]int)
+	}
+	self.m[k.service][k.instance]++
 }
 
 func dropSelf(k key) {
 	self.Lock()
 	defer self.Unlock()
-	if self.m[k]--; self.m[k] <= 0 {
-		delete(self.m, k)
+	m := self.m[k.service]
+	if m[k.instance]--; m[k.instance] <= 0 {
+		delete(m, k.instance)
+	}
+	if len(m) == 0 {
+		delete(self.m, k.service)
 	}
 }
 
-// isSelf takes the names as bytes; the map lookup does not allocate.
+// isSelf takes the names as bytes; the lookups do not allocate.
 func isSelf(service, instance []byte) bool {
 	self.Lock()
 	defer self.Unlock()
-	return self.m[key{string(service), string(instance)}] > 0
+	return self.m[string(service)][string(instance)] > 0
 }

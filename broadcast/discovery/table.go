@@ -108,9 +108,10 @@ type entry struct {
 }
 
 // observation is one well-formed Announce or Answer with where it came
-// from.
+// from. The view is held by value: escape analysis follows pointers, not
+// fields, and a pointer here would move every received view to the heap.
 type observation struct {
-	v       *view
+	v       view
 	src     netip.AddrPort
 	ifindex int
 	ifname  string
@@ -124,8 +125,12 @@ type observation struct {
 // goroutines and takes the time as an argument, so tests drive it with any
 // clock. The Browser serialises calls.
 type table struct {
-	max   int
-	peers map[key]*entry
+	max int
+	// peers is indexed service first, then instance: m[string(b)] is the
+	// one map lookup by a byte slice that never allocates, whatever the
+	// length; a struct key of two converted strings allocates past 32 bytes.
+	peers map[string]map[string]*entry
+	n     int // entries in peers
 
 	// shown is the state the reader of events was last told of, per peer.
 	// dirty lists the keys whose state may differ from it, oldest first,
@@ -142,10 +147,43 @@ type table struct {
 func newTable(max int) *table {
 	return &table{
 		max:    max,
-		peers:  make(map[key]*entry),
+		peers:  make(map[string]map[string]*entry),
 		shown:  make(map[key]Peer),
 		queued: make(map[key]bool),
 		gone:   make(map[key]bool),
+	}
+}
+
+func (t *table) lookup(k key) *entry { return t.peers[k.service][k.instance] }
+
+func (t *table) add(k key, e *entry) {
+	m := t.peers[k.service]
+	if m == nil {
+		m = make(map[string]*entry)
+		t.peers[k.service] = m
+	}
+	m[k.instance] = e
+	t.n++
+}
+
+func (t *table) delete(k key) {
+	m := t.peers[k.service]
+	if _, ok := m[k.instance]; !ok {
+		return
+	}
+	delete(m, k.instance)
+	if len(m) == 0 {
+		delete(t.peers, k.service)
+	}
+	t.n--
+}
+
+// each calls fn for every entry; fn may delete the entry it is given.
+func (t *table) each(fn func(k key, e *entry)) {
+	for service, m := range t.peers {
+		for instance, e := range m {
+			fn(key{service, instance}, e)
+		}
 	}
 }
 
@@ -159,9 +197,8 @@ func (t *table) touch(k key) {
 // observe records an Announce or Answer and returns when the route it
 // refreshed expires; ok is false when the table was full.
 func (t *table) observe(now time.Time, o *observation) (expires time.Time, ok bool) {
-	v := o.v
-	// The string conversions in a map index do not allocate.
-	e := t.peers[key{string(v.service), string(v.instance)}]
+	v := &o.v
+	e := t.peers[string(v.service)][string(v.instance)]
 	expires = now.Add(time.Duration(v.ttl) * time.Second)
 	if e != nil {
 		for i := range e.routes {
@@ -177,12 +214,12 @@ func (t *table) observe(now time.Time, o *observation) (expires time.Time, ok bo
 	}
 	k := key{string(v.service), string(v.instance)}
 	if e == nil {
-		if len(t.peers) >= t.max {
+		if t.n >= t.max {
 			t.refused++
 			return time.Time{}, false
 		}
 		e = &entry{}
-		t.peers[k] = e
+		t.add(k, e)
 		delete(t.gone, k)
 	}
 	e.local, e.self = o.local, o.self
@@ -252,10 +289,10 @@ func sameText(m map[string]string, v *view) bool {
 // remove drops a peer at once (a Goodbye).
 func (t *table) remove(service, instance string) bool {
 	k := key{service, instance}
-	if _, ok := t.peers[k]; !ok {
+	if t.lookup(k) == nil {
 		return false
 	}
-	delete(t.peers, k)
+	t.delete(k)
 	t.gone[k] = true
 	t.touch(k)
 	return true
@@ -264,7 +301,7 @@ func (t *table) remove(service, instance string) bool {
 // expire drops every route that expired by now, and every peer left with
 // none, and returns when the next route expires (zero if none will).
 func (t *table) expire(now time.Time) (next time.Time) {
-	for k, e := range t.peers {
+	t.each(func(k key, e *entry) {
 		n := 0
 		for _, r := range e.routes {
 			if r.expires.After(now) {
@@ -276,16 +313,16 @@ func (t *table) expire(now time.Time) (next time.Time) {
 			}
 		}
 		if n == len(e.routes) {
-			continue
+			return
 		}
 		clear(e.routes[n:])
 		e.routes = e.routes[:n]
 		if n == 0 {
-			delete(t.peers, k)
+			t.delete(k)
 			t.gone[k] = false
 		}
 		t.touch(k)
-	}
+	})
 	return next
 }
 
@@ -312,12 +349,12 @@ func (t *table) peer(k key, e *entry) Peer {
 // snapshot lists every peer, sorted by service and instance, each with
 // its own Text.
 func (t *table) snapshot() []Peer {
-	ps := make([]Peer, 0, len(t.peers))
-	for k, e := range t.peers {
+	ps := make([]Peer, 0, t.n)
+	t.each(func(k key, e *entry) {
 		p := t.peer(k, e)
 		p.Text = maps.Clone(p.Text)
 		ps = append(ps, p)
-	}
+	})
 	slices.SortFunc(ps, func(a, b Peer) int {
 		if c := strings.Compare(a.Service, b.Service); c != 0 {
 			return c
@@ -337,7 +374,8 @@ func (t *table) next() (ev Event, ok bool) {
 		delete(t.queued, k)
 
 		old, known := t.shown[k]
-		e, present := t.peers[k]
+		e := t.lookup(k)
+		present := e != nil
 		switch {
 		case present && !known:
 			p := t.peer(k, e)

@@ -3,8 +3,12 @@ package discovery
 import (
 	"net/netip"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/bcastdev/bcast/broadcast"
 )
 
 // clock is the injected time of a table test.
@@ -17,7 +21,7 @@ func obs(t *testing.T, m *Message, ifindex int, ifname string) *observation {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := &observation{v: new(view), src: netip.MustParseAddrPort("192.0.2.7:40000"),
+	o := &observation{src: netip.MustParseAddrPort("192.0.2.7:40000"),
 		ifindex: ifindex, ifname: ifname, onLink: true}
 	if err := o.v.parse(b); err != nil {
 		t.Fatal(err)
@@ -281,5 +285,39 @@ func TestTableRepeatAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("refresh allocated %v times per run; want 0", allocs)
+	}
+}
+
+// TestBrowserRepeatAllocs: the whole receive path of a repeated
+// announcement (parse, self check, table refresh) allocates nothing, with
+// names of any length. The Browser here has no sockets: handle is called
+// with packets made by hand.
+func TestBrowserRepeatAllocs(t *testing.T) {
+	for _, name := range []string{"short", strings.Repeat("n", MaxNameLen)} {
+		t.Run(strconv.Itoa(len(name))+"-byte names", func(t *testing.T) {
+			m := announce()
+			m.Service, m.Instance = name, name
+			data, err := m.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := &Browser{tb: newTable(10), wake: make(chan struct{}, 1)}
+			if b.l, err = (Link{}).resolve(); err != nil {
+				t.Fatal(err)
+			}
+			b.timer = time.AfterFunc(time.Hour, func() {})
+			defer b.timer.Stop()
+			addSelf(key{name, name})
+			defer dropSelf(key{name, name})
+			p := &broadcast.Packet{Data: data, Size: len(data), Src: netip.MustParseAddrPort("192.0.2.7:40000"),
+				IfIndex: 2, IfName: "eth0", Kind: broadcast.Broadcast}
+			b.handle(p)
+			if ps := b.tb.snapshot(); len(ps) != 1 || !ps[0].Self {
+				t.Fatalf("peers %+v; want one, marked Self", ps)
+			}
+			if allocs := testing.AllocsPerRun(100, func() { b.handle(p) }); allocs != 0 {
+				t.Errorf("handle allocated %v times per repeat; want 0", allocs)
+			}
+		})
 	}
 }

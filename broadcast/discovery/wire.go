@@ -585,16 +585,18 @@ func checkInstance[S ~string | ~[]byte](s S, required bool) string {
 	if len(s) > MaxNameLen {
 		return "longer than " + strconv.Itoa(MaxNameLen) + " bytes"
 	}
-	// Ranging over the conversion neither allocates nor stops at bad
-	// bytes: they come out as utf8.RuneError of width 1, told apart here
-	// from a real U+FFFD, which is three bytes.
-	for i, r := range string(s) {
-		if r == utf8.RuneError && (len(s)-i < 3 || string(s[i:i+3]) != "\uFFFD") {
+	// Each rune is decoded from a copy of at most 4 bytes: converting s
+	// to a string in this generic function allocates past 32 bytes.
+	for i := 0; i < len(s); {
+		var buf [utf8.UTFMax]byte
+		r, n := utf8.DecodeRune(buf[:copy(buf[:], s[i:])])
+		if r == utf8.RuneError && n <= 1 {
 			return "not valid UTF-8 at byte " + strconv.Itoa(i)
 		}
 		if unicode.IsControl(r) {
 			return fmt.Sprintf("control character %U at byte %d", r, i)
 		}
+		i += n
 	}
 	return ""
 }

@@ -93,6 +93,7 @@ func TestRoundTrip(t *testing.T) {
 // per interval into a reused buffer.
 func TestAppendBinaryAllocs(t *testing.T) {
 	m := announce()
+	m.Instance = strings.Repeat("é", MaxNameLen/2) + "x"
 	buf := make([]byte, 0, MaxMessageSize)
 	allocs := testing.AllocsPerRun(100, func() {
 		var err error
@@ -108,21 +109,26 @@ func TestAppendBinaryAllocs(t *testing.T) {
 	}
 }
 
-// TestParseAllocs: the receive path validates and compares a repeated
-// announcement without allocating.
+// TestParseAllocs: the receive path validates a message without
+// allocating, however long its names.
 func TestParseAllocs(t *testing.T) {
-	b, err := announce().MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v view
-	allocs := testing.AllocsPerRun(100, func() {
-		if err := v.parse(b); err != nil {
+	long := announce()
+	long.Service = strings.Repeat("s", MaxNameLen)
+	long.Instance = strings.Repeat("é", MaxNameLen/2) + "x"
+	for _, m := range []*Message{announce(), long} {
+		b, err := m.MarshalBinary()
+		if err != nil {
 			t.Fatal(err)
 		}
-	})
-	if allocs != 0 {
-		t.Errorf("parse allocated %v times per run; want 0", allocs)
+		var v view
+		allocs := testing.AllocsPerRun(100, func() {
+			if err := v.parse(b); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("parse of %d-byte names allocated %v times per run; want 0", len(m.Instance), allocs)
+		}
 	}
 }
 
