@@ -51,7 +51,10 @@ func (t Transport) String() string {
 // Link says where discovery messages travel. An Announcer and the Browsers
 // that are to find it need the same Network, Transport, Port and Group.
 type Link struct {
-	// Network is "udp4" (the default) or "udp6".
+	// Network is "udp4" (the default) or "udp6". A udp6 socket is
+	// dual-stack, so a udp6 Browser also hears udp4 Announcers on its port
+	// (and a udp6 Announcer answers their queries); a udp4 one hears only
+	// IPv4.
 	Network string
 
 	// Transport is Auto (the default), Broadcast or Multicast.

@@ -73,6 +73,11 @@
 // Close sends a Goodbye out of every interface, so Browsers drop the
 // instance at once instead of after its TTL.
 //
+// An Announcer hears its own announcements (the kernel loops broadcasts and
+// multicasts back to the host); one of its service and instance id from
+// any other socket is counted in Stats.Conflicts, since instance ids must
+// be unique for a Browser's table to mean anything.
+//
 // # Browsing
 //
 // A Browser sends a Query when it starts and again a second later, and
@@ -80,7 +85,8 @@
 // ephemeral port, so that answers (unicast, and so given to one socket
 // only) reach the querier and not another program bound to the discovery
 // port. It hears Announce, Answer and Goodbye messages on the discovery
-// port.
+// port. Every 5 s it lists the interfaces again: on one that came up it
+// joins the group (Multicast) and queries at once.
 //
 // An instance is kept per local interface it was heard on, each with the
 // addresses announced there and its own expiry. When one link goes quiet,

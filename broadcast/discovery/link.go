@@ -25,7 +25,7 @@ type Stats struct {
 	Version   uint64 // discovery messages of another wire version (ErrVersion)
 	TooLarge  uint64 // longer than MaxMessageSize (ErrTooLarge, or truncated on receive)
 	Malformed uint64 // discovery messages that break the format (ErrMalformed)
-	Ignored   uint64 // well-formed, but for another service, from an interface not taken part in, or of a type not handled here
+	Ignored   uint64 // well-formed, but for another service, from an interface not taken part in, or of a type not handled here (an Announcer hears its own announcements back, and counts them here)
 
 	Sent       uint64 // datagrams sent: announcements, answers, goodbyes, queries
 	SendErrors uint64 // sends the kernel refused
@@ -33,7 +33,7 @@ type Stats struct {
 	Queries   uint64 // Announcer: queries for its instance
 	Answered  uint64 // Announcer: answers sent
 	Refused   uint64 // Announcer: queries not answered, from an off-link unicast source or over the answer rate
-	Conflicts uint64 // Announcer: announcements of its own service and instance id by someone else
+	Conflicts uint64 // Announcer: announcements of its own service and instance id by another socket (another program, or another host): instance ids must be unique
 
 	Full uint64 // Browser: new peers turned away because MaxPeers were known
 
