@@ -288,7 +288,9 @@ scen_iperf3() {
 # which reads the FIFO in 1 MiB chunks and turns bytes into datagrams. socat
 # pays what it pays in real use (select + recvfrom + write per datagram);
 # the counter costs a read per ~1000 datagrams. socat's -T 0.5 ends it 0.5 s
-# after the flood stops, which closes the FIFO and ends the counter.
+# after the flood stops, which closes the FIFO and ends the counter (whose
+# own --idle 3 is only a safety net: a counter that gave up while socat was
+# merely descheduled would break socat's pipe).
 scen_socat() {
 	local round=$1 size=$2 base fifo zpid cpid fpid frc=0 zrc=0 crc=0
 	base=$RAW/r$round-socat-$size
@@ -298,7 +300,7 @@ scen_socat() {
 	# Open order: the counter opens the FIFO for reading, socat's stdout
 	# opens it for writing; each open waits for the other.
 	start_bg "$base.recv.json" "$base.count.err" "$PROC_LIMIT" \
-		"$UDPREF" count --size "$size" --seconds "$RECV_WINDOW" --idle 1 --start-timeout 10 --input "$fifo"
+		"$UDPREF" count --size "$size" --seconds "$RECV_WINDOW" --idle 3 --start-timeout 10 --input "$fifo"
 	cpid=$LAST_PID
 	start_bg "$fifo" "$base.socat.err" "$PROC_LIMIT" socat -u -T 0.5 "UDP4-RECV:$PORT,bind=127.0.0.1" STDOUT
 	zpid=$LAST_PID
@@ -411,7 +413,7 @@ build() {
 	if [[ -d $ROOT/cmd/bcast ]]; then
 		if ! (cd "$ROOT" && go build -o "$OUT/bcast" ./cmd/bcast) 2>"$TMP/bcast-build.err"; then
 			rm -f -- "$OUT/bcast"
-			BCAST_SKIP="go build ./cmd/bcast failed: $(head -c 400 "$TMP/bcast-build.err" | tr '\n' ' ')"
+			BCAST_SKIP="go build ./cmd/bcast failed: $(grep -v '^#' "$TMP/bcast-build.err" | head -n 2 | tr '\n' ' ' | head -c 240)"
 		fi
 	else
 		# A binary left from an older tree must not be measured as today's.
