@@ -289,6 +289,15 @@ func (b *Browser) handle(p *broadcast.Packet) {
 		b.c.ignored.Add(1)
 		return
 	}
+	if v.typ != TypeGoodbye {
+		// Worked out before locking: onLink may have to list interfaces.
+		o.src, o.ifindex, o.ifname = p.Src, p.IfIndex, p.IfName
+		o.local, o.self = p.Own, isSelf(v.service, v.instance)
+		if hasLinkLocal(v) {
+			o.onLink = p.Kind == broadcast.Broadcast || p.Kind == broadcast.Multicast ||
+				onLink(p.Src.Addr(), b.ifs.byIndex(p.IfIndex))
+		}
+	}
 	now := time.Now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -300,12 +309,6 @@ func (b *Browser) handle(p *broadcast.Packet) {
 			b.signal()
 		}
 		return
-	}
-	o.src, o.ifindex, o.ifname = p.Src, p.IfIndex, p.IfName
-	o.local, o.self = p.Own, isSelf(v.service, v.instance)
-	if hasLinkLocal(v) {
-		o.onLink = p.Kind == broadcast.Broadcast || p.Kind == broadcast.Multicast ||
-			onLink(p.Src.Addr(), b.ifs.byIndex(p.IfIndex))
 	}
 	expires, ok := b.tb.observe(now, &o)
 	if !ok {
