@@ -7,6 +7,7 @@
  * Modes (every loop is bounded by a count and by wall-clock time):
  *   recv PORT [--addr A] [--batch N] [--gro] [--seconds S] [--size B]
  *             [--idle S] [--start-timeout S] [--rcvbuf BYTES]
+ *             (--size is the buffer per datagram; --gro always uses 64 KiB)
  *   send HOST PORT --size B [--seconds S] [--batch N] [--gso SEGS]
  *             [--count N] [--rate PPS]
  *   echo PORT [--addr A] [--seconds S] [--idle S]
@@ -338,7 +339,7 @@ static int cmd_recv(int argc, char **argv)
 		msgs[i].msg_hdr.msg_controllen = gro ? sizeof ctrl[i].b : 0;
 	}
 
-	uint64_t received = 0, bytes = 0, calls = 0, truncated = 0, coalesced = 0;
+	uint64_t received = 0, bytes = 0, calls = 0, truncated = 0, coalesced = 0, ctrunc = 0;
 	double t0 = now_s(), t_first = 0, t_last = 0;
 	int started = 0, last_n = 0;
 	for (;;) {
@@ -370,6 +371,9 @@ static int cmd_recv(int argc, char **argv)
 			struct msghdr *mh = &msgs[i].msg_hdr;
 			if (mh->msg_flags & MSG_TRUNC)
 				truncated++;
+			/* A lost gso_size would count a coalesced datagram as one. */
+			if (mh->msg_flags & MSG_CTRUNC)
+				ctrunc++;
 			bytes += len;
 			unsigned seg = gro ? gro_size(mh) : 0;
 			if (seg > 0 && len > seg) {
@@ -384,9 +388,9 @@ static int cmd_recv(int argc, char **argv)
 	}
 	double secs = started ? t_last - t_first : 0;
 	printf("{\"received\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"seconds\":%.6f,\"pps\":%.1f,"
-	       "\"calls\":%" PRIu64 ",\"truncated\":%" PRIu64 ",\"coalesced\":%" PRIu64
-	       ",\"batch\":%" PRIu64 ",\"gro\":%s,\"cpu_s\":%.6f}\n",
-	       received, bytes, secs, rate(received, secs), calls, truncated, coalesced, batch,
+	       "\"calls\":%" PRIu64 ",\"truncated\":%" PRIu64 ",\"ctrunc\":%" PRIu64
+	       ",\"coalesced\":%" PRIu64 ",\"batch\":%" PRIu64 ",\"gro\":%s,\"cpu_s\":%.6f}\n",
+	       received, bytes, secs, rate(received, secs), calls, truncated, ctrunc, coalesced, batch,
 	       gro ? "true" : "false", cpu_s());
 	flush_stdout();
 	if (close(fd) != 0)
