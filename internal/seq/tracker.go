@@ -142,6 +142,9 @@ func (t *Tracker) Observe(h Header, arrival time.Time) Verdict {
 	return v
 }
 
+// Received is the number of distinct sequence numbers received so far.
+func (t *Tracker) Received() uint64 { return t.received }
+
 // Foreign counts a datagram that carried no valid stamp.
 func (t *Tracker) Foreign() { t.foreign++ }
 

@@ -89,7 +89,7 @@ func TestTrackerRunsApart(t *testing.T) {
 	feed(tr, 2, 3, 1, 2, 3) // same numbers, another run: not duplicates
 	feed(tr, 1, 3, 2)       // a real duplicate in run 1
 	s := tr.Summary()
-	if s.Runs != 2 || s.Sent != 6 || s.Received != 6 || s.Duplicates != 1 || s.Missing != 0 {
+	if s.Runs != 2 || s.Sent != 6 || s.Received != 6 || tr.Received() != 6 || s.Duplicates != 1 || s.Missing != 0 {
 		t.Errorf("Summary = %+v", s)
 	}
 }

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+)
+
+// Exit codes, as bcast --help lists them.
+const (
+	exitOK      = 0
+	exitFailure = 1 // runtime failure: a send failed, a socket could not be opened, ...
+	exitUsage   = 2 // bad flag, bad value, unknown command
+	exitTimeout = 3 // --timeout passed with nothing received
+)
+
+// Environment variables for the common flags; a flag on the command line wins.
+const (
+	envTo      = "BCAST_TO"
+	envListen  = "BCAST_LISTEN"
+	envIface   = "BCAST_IFACE"
+	envGroup   = "BCAST_GROUP"
+	envTTL     = "BCAST_TTL"
+	envPort    = "BCAST_PORT"
+	envJSON    = "BCAST_JSON"
+	envService = "BCAST_SERVICE"
+)
+
+const appDescription = `bcast sends, receives, relays and diagnoses UDP broadcast and multicast.
+
+   bcast send --to 255.255.255.255:9999 --iface eth0 --message hello
+   bcast listen --listen :9999
+   bcast listen --listen :5000 --group 239.1.2.3 --json
+   bcast send --to 239.1.2.3:5000 --seq --count 1000 --rate 200 &
+   bcast listen --listen :5000 --group 239.1.2.3 --seq --expect 1000
+   bcast echo --listen :7777            and elsewhere   bcast ping --to HOST:7777
+   bcast doctor --port 5000 --group 239.1.2.3
+   bcast ifaces
+
+EXIT STATUS:
+   0  success (also: stopped with Ctrl-C)
+   1  runtime failure (a send failed, a socket could not be opened, doctor found a FAIL)
+   2  usage error (unknown command or flag, a bad value; the message names the flag)
+   3  timeout: --timeout passed and nothing was received
+
+ENVIRONMENT (a flag given on the command line wins):
+   BCAST_TO       --to       (send, ping)
+   BCAST_LISTEN   --listen   (listen, echo)
+   BCAST_IFACE    --iface    (send, listen, echo, ping, doctor)
+   BCAST_GROUP    --group    (listen, echo, doctor; comma-separated for several)
+   BCAST_TTL      --ttl      (send, ping, relay)
+   BCAST_PORT     --port     (relay, doctor)
+   BCAST_JSON     --json     (every command that has it; "true" or "1")
+   BCAST_SERVICE  --service  (discover, announce)
+
+Shell completion: source <(bcast completion bash)   or   bcast completion zsh`
+
+// newApp builds the command tree; tests run it in-process with their own
+// writers (and, for send, app.Reader as standard input).
+func newApp(stdout, stderr io.Writer) *cli.App {
+	app := &cli.App{
+		Name:                 "bcast",
+		Usage:                "UDP broadcast and multicast from the command line",
+		UsageText:            "bcast COMMAND [options]",
+		Description:          appDescription,
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		EnableBashCompletion: true,
+		// --group takes SOURCE,GROUP: commas are not list separators.
+		DisableSliceFlagSeparator: true,
+		Suggest:                   true,
+		Commands: []*cli.Command{
+			sendCommand(), listenCommand(), echoCommand(), pingCommand(),
+			relayCommand(), discoverCommand(), announceCommand(),
+			ifacesCommand(), doctorCommand(), completionCommand(),
+		},
+		// run reports errors and picks the exit code; cli must not exit
+		// the process itself (tests run the app in-process).
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usageError("bcast", "%v", err)
+		},
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return usageError("bcast", "unknown command %q", c.Args().First())
+			}
+			return cli.ShowAppHelp(c)
+		},
+	}
+	// cli's default completer looks at os.Args; this one looks at the tree.
+	app.BashComplete = func(c *cli.Context) {
+		for _, cmd := range app.Commands {
+			if !cmd.Hidden {
+				fmt.Fprintln(c.App.Writer, cmd.Name)
+			}
+		}
+	}
+	for _, cmd := range app.Commands {
+		name := "bcast " + cmd.Name
+		cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
+			return usageError(name, "%v", err)
+		}
+		if cmd.BashComplete == nil {
+			cmd.BashComplete = completeFlags(cmd)
+		}
+		if cmd.Action == nil {
+			panic("bcast: command " + cmd.Name + " has no action")
+		}
+	}
+	return app
+}
+
+// run is main without os.Exit: Ctrl-C and SIGTERM end the context the
+// commands run under, and they finish cleanly (summaries included).
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	app := newApp(stdout, stderr)
+	app.Reader = stdin
+	return exitCode(app.RunContext(ctx, args), stderr)
+}
+
+// exitCode prints err and maps it to an exit code. Errors from cli itself
+// that are not ExitCoders (a missing flag value caught before OnUsageError,
+// a bad help topic) are usage errors.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return exitOK
+	}
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
+		if msg := strings.TrimSpace(ec.Error()); msg != "" {
+			fmt.Fprintln(stderr, msg)
+		}
+		if strings.HasPrefix(ec.Error(), "No help topic") {
+			return exitUsage // cli's own code 3 for "help NOSUCH" is not our timeout
+		}
+		return ec.ExitCode()
+	}
+	fmt.Fprintf(stderr, "bcast: %v\n", err)
+	return exitUsage
+}
+
+// usageError is exit code 2, with the command's name and a pointer to help.
+func usageError(cmd, format string, args ...any) error {
+	return cli.Exit(fmt.Sprintf("%s: %s\nRun '%s --help' for usage.", cmd, fmt.Sprintf(format, args...), cmd), exitUsage)
+}
+
+// failure is exit code 1.
+func failure(cmd, format string, args ...any) error {
+	return cli.Exit(cmd+": "+fmt.Sprintf(format, args...), exitFailure)
+}
+
+// completeFlags lists a command's flags (and subcommands) for shell
+// completion; the shell filters them by what was typed.
+func completeFlags(cmd *cli.Command) cli.BashCompleteFunc {
+	return func(c *cli.Context) {
+		w := c.App.Writer
+		for _, sub := range cmd.Subcommands {
+			fmt.Fprintln(w, sub.Name)
+		}
+		for _, f := range cmd.Flags {
+			for _, n := range f.Names() {
+				if len(n) == 1 {
+					fmt.Fprintln(w, "-"+n)
+				} else {
+					fmt.Fprintln(w, "--"+n)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,291 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/bcastdev/bcast/broadcast/discovery"
+	"github.com/urfave/cli/v2"
+)
+
+const discoverDescription = `Find the instances of a service announced with bcast announce (or the
+broadcast/discovery Go package), and follow them as they come, change and go.
+
+   bcast discover
+   bcast discover --service printer --timeout 3s
+   bcast discover --service printer --json
+   bcast discover --network udp6                      (multicast ff02::8000:6278 on every link)
+   bcast discover --dest 127.255.255.255:62278        (programs on this host, over loopback)
+
+One line per event: found, updated (addresses, port or key/value pairs
+changed) or lost (said goodbye, or was not heard within its TTL). With
+--timeout, discover stops after that long and exits 3 when nothing was found.`
+
+const announceDescription = `Announce an instance of a service until Ctrl-C (or --timeout), answering
+queries from bcast discover; on exit it says goodbye, so browsers drop it at
+once.
+
+   bcast announce --service printer --instance office-1 --port 631 --text model=LX-9
+   bcast announce --service game --port 27015 --interval 2s
+   bcast announce --service demo --dest 127.255.255.255:62278`
+
+// linkFlags are the flags both discovery commands share: where messages go.
+func linkFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "network", Value: "udp4", Usage: "`NET`: udp4 or udp6"},
+		&cli.StringFlag{Name: "transport", Value: "auto", Usage: "`HOW`: auto (broadcast on udp4, multicast on udp6), broadcast or multicast"},
+		&cli.UintFlag{Name: "discovery-port", Value: discovery.DefaultPort, Usage: "the discovery `PORT`"},
+		&cli.StringFlag{Name: "discovery-group", Usage: "the multicast group `G` (default 239.255.62.78 or ff02::8000:6278)"},
+		&cli.StringSliceFlag{Name: "iface", Aliases: []string{"i"}, EnvVars: []string{envIface}, Usage: "only interface `NAME` (repeatable)"},
+		&cli.StringSliceFlag{Name: "dest", Usage: "send to `ADDR:PORT` instead of broadcast or multicast (repeatable)"},
+		&cli.StringFlag{Name: "service", EnvVars: []string{envService}, Usage: "the service `NAME`"},
+		&cli.DurationFlag{Name: "timeout", Aliases: []string{"w"}, Usage: "stop after `D` (0: until Ctrl-C)"},
+		jsonFlag(),
+	}
+}
+
+func parseLink(c *cli.Context) (discovery.Link, error) {
+	l := discovery.Link{Network: c.String("network"), Interfaces: c.StringSlice("iface")}
+	if l.Network != "udp4" && l.Network != "udp6" {
+		return l, fmt.Errorf("--network %q: want udp4 or udp6", l.Network)
+	}
+	switch c.String("transport") {
+	case "auto":
+		l.Transport = discovery.Auto
+	case "broadcast":
+		l.Transport = discovery.Broadcast
+	case "multicast":
+		l.Transport = discovery.Multicast
+	default:
+		return l, fmt.Errorf("--transport %q: want auto, broadcast or multicast", c.String("transport"))
+	}
+	if l.Network == "udp6" && l.Transport == discovery.Broadcast {
+		return l, errors.New("--transport broadcast needs --network udp4: IPv6 has no broadcast")
+	}
+	p := c.Uint("discovery-port")
+	if p == 0 || p > 65535 {
+		return l, fmt.Errorf("--discovery-port %d: must be 1 to 65535", p)
+	}
+	l.Port = uint16(p)
+	if g := c.String("discovery-group"); g != "" {
+		a, err := netip.ParseAddr(g)
+		if err != nil || !a.IsMulticast() {
+			return l, fmt.Errorf("--discovery-group %q: not a multicast address", g)
+		}
+		l.Group = a
+	}
+	for _, d := range c.StringSlice("dest") {
+		ap, err := parseEndpoint(c.Context, "dest", d, false)
+		if err != nil {
+			return l, err
+		}
+		l.Destinations = append(l.Destinations, ap)
+	}
+	return l, nil
+}
+
+func discoverCommand() *cli.Command {
+	return &cli.Command{
+		Name:        "discover",
+		Usage:       "list the instances of a service as they come and go",
+		UsageText:   "bcast discover [--service NAME] [--timeout D] [--json] [link options]",
+		Description: discoverDescription,
+		Flags:       linkFlags(),
+		Action:      runDiscover,
+	}
+}
+
+type peerOut struct {
+	Type       string            `json:"type"`
+	Event      string            `json:"event"`
+	TS         string            `json:"ts"`
+	Service    string            `json:"service"`
+	Instance   string            `json:"instance"`
+	Port       uint16            `json:"port"`
+	Addrs      []string          `json:"addrs"`
+	Interfaces []string          `json:"interfaces"`
+	Src        string            `json:"src"`
+	Text       map[string]string `json:"text,omitempty"`
+	Local      bool              `json:"local"`
+	Goodbye    bool              `json:"goodbye,omitempty"`
+}
+
+func runDiscover(c *cli.Context) error {
+	const name = "bcast discover"
+	if c.NArg() > 0 {
+		return usageError(name, "unexpected argument %q", c.Args().First())
+	}
+	link, err := parseLink(c)
+	if err != nil {
+		return usageError(name, "%v", err)
+	}
+	b, err := discovery.Browse(discovery.BrowserConfig{Service: c.String("service"), Link: link})
+	if err != nil {
+		return failure(name, "%s", explained(err))
+	}
+	defer b.Close()
+	asJSON := c.Bool("json")
+	stdout, stderr := newOut(c.App.Writer), newOut(c.App.ErrWriter)
+	if !asJSON {
+		what := c.String("service")
+		if what == "" {
+			what = "every service"
+		}
+		stderr.Printf("%s: looking for %s", name, what)
+	}
+	var timeout <-chan time.Time
+	if d := c.Duration("timeout"); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timeout = t.C
+	}
+	found := 0
+	for {
+		select {
+		case <-c.Context.Done():
+			return nil
+		case <-timeout:
+			if found == 0 {
+				return cli.Exit(fmt.Sprintf("%s: nothing found within %v", name, c.Duration("timeout")), exitTimeout)
+			}
+			return nil
+		case ev, ok := <-b.Events():
+			if !ok {
+				return failure(name, "browser stopped: %v", b.Stats().LastError)
+			}
+			if ev.Kind == discovery.Found {
+				found++
+			}
+			printPeer(stdout, ev, asJSON)
+		}
+	}
+}
+
+func printPeer(o *out, ev discovery.Event, asJSON bool) {
+	p := ev.Peer
+	addrs := make([]string, 0, len(p.Addrs))
+	for _, a := range p.Addrs {
+		addrs = append(addrs, a.String())
+	}
+	if asJSON {
+		ifs := p.Interfaces
+		if ifs == nil {
+			ifs = []string{}
+		}
+		o.JSON(peerOut{Type: "peer", Event: strings.ToLower(ev.Kind.String()), TS: time.Now().Format(time.RFC3339Nano),
+			Service: p.Service, Instance: p.Instance, Port: p.Port, Addrs: addrs, Interfaces: ifs,
+			Src: p.Src.String(), Text: p.Text, Local: p.Local, Goodbye: ev.Goodbye})
+		return
+	}
+	line := fmt.Sprintf("%s %-7s %s/%s port %d %s", tsText(time.Now()), strings.ToLower(ev.Kind.String()), p.Service, p.Instance, p.Port, strings.Join(addrs, " "))
+	if len(p.Interfaces) > 0 {
+		line += " on " + strings.Join(p.Interfaces, ",")
+	}
+	keys := make([]string, 0, len(p.Text))
+	for k := range p.Text {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		line += fmt.Sprintf(" %s=%q", k, p.Text[k])
+	}
+	if ev.Goodbye {
+		line += " (goodbye)"
+	}
+	o.Printf("%s", line)
+}
+
+func announceCommand() *cli.Command {
+	flags := append(linkFlags(),
+		&cli.StringFlag{Name: "instance", Usage: "the instance `ID`, stable across restarts (default: random)"},
+		&cli.UintFlag{Name: "port", Aliases: []string{"p"}, Usage: "the `PORT` the service listens on"},
+		&cli.StringSliceFlag{Name: "text", Usage: "a `KEY=VALUE` pair for browsers (repeatable)"},
+		&cli.DurationFlag{Name: "interval", Value: discovery.DefaultInterval, Usage: "time between announcements (`D`)"},
+		&cli.DurationFlag{Name: "ttl", Usage: "how long browsers keep the instance without news (`D`; default 3 intervals)"},
+	)
+	return &cli.Command{
+		Name:        "announce",
+		Usage:       "announce a service instance on the LAN",
+		UsageText:   "bcast announce --service NAME [--instance ID] [--port PORT] [--text K=V]... [link options]",
+		Description: announceDescription,
+		Flags:       flags,
+		Action:      runAnnounce,
+	}
+}
+
+func runAnnounce(c *cli.Context) error {
+	const name = "bcast announce"
+	if c.NArg() > 0 {
+		return usageError(name, "unexpected argument %q", c.Args().First())
+	}
+	link, err := parseLink(c)
+	if err != nil {
+		return usageError(name, "%v", err)
+	}
+	if c.String("service") == "" {
+		return usageError(name, "--service is required")
+	}
+	port := c.Uint("port")
+	if port > 65535 {
+		return usageError(name, "--port %d: must be 0 to 65535", port)
+	}
+	text := map[string]string{}
+	for _, kv := range c.StringSlice("text") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return usageError(name, "--text %q: want KEY=VALUE", kv)
+		}
+		text[k] = v
+	}
+	if c.Duration("interval") <= 0 || c.Duration("ttl") < 0 {
+		return usageError(name, "--interval must be above 0 and --ttl not negative")
+	}
+	cfg := discovery.AnnouncerConfig{Service: c.String("service"), Instance: c.String("instance"), Port: uint16(port),
+		Text: text, Interval: c.Duration("interval"), TTL: c.Duration("ttl"), Link: link}
+	if len(text) == 0 {
+		cfg.Text = nil
+	}
+	a, err := discovery.Announce(cfg)
+	if err != nil {
+		var me *discovery.MessageError
+		if errors.As(err, &me) {
+			return usageError(name, "%v", err)
+		}
+		return failure(name, "%s", explained(err))
+	}
+	asJSON := c.Bool("json")
+	o := newOut(c.App.Writer)
+	if asJSON {
+		o.JSON(map[string]any{"type": "announcing", "service": a.Service(), "instance": a.Instance(), "port": port})
+	} else {
+		o.Printf("announcing %s/%s port %d every %v (Ctrl-C says goodbye)", a.Service(), a.Instance(), port, cfg.Interval)
+	}
+	ctxDone := c.Context.Done()
+	if d := c.Duration("timeout"); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctxDone:
+		case <-t.C:
+		}
+	} else {
+		<-ctxDone
+	}
+	closeErr := a.Close()
+	st := a.Stats()
+	if asJSON {
+		o.JSON(map[string]any{"type": "summary", "sent": st.Sent, "send_errors": st.SendErrors, "queries": st.Queries,
+			"answered": st.Answered, "refused": st.Refused, "conflicts": st.Conflicts})
+	} else {
+		fmt.Fprintf(c.App.ErrWriter, "%s: goodbye sent; %d messages sent, %d send errors, %d queries answered, %d conflicts\n",
+			name, st.Sent, st.SendErrors, st.Answered, st.Conflicts)
+	}
+	if closeErr != nil {
+		return failure(name, "%s", explained(closeErr))
+	}
+	return nil
+}

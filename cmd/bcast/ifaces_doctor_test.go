@@ -1,0 +1,73 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestIfacesText(t *testing.T) {
+	r := runApp(t, "", "ifaces")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "IFACE") || !strings.Contains(r.stdout, "\nlo ") || !strings.Contains(r.stdout, "127.0.0.1/8") ||
+		!strings.Contains(r.stdout, "no: loopback") {
+		t.Errorf("ifaces output:\n%s", r.stdout)
+	}
+}
+
+func TestIfacesJSON(t *testing.T) {
+	r := runApp(t, "", "ifaces", "--json", "--iface", "lo")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	var lo ifaceOut
+	if err := json.Unmarshal([]byte(r.stdout), &lo); err != nil {
+		t.Fatalf("%v: %q", err, r.stdout)
+	}
+	if lo.Name != "lo" || lo.CanBroadcast || lo.BroadcastReason != "loopback" || len(lo.Addrs) == 0 || lo.Addrs[0].Prefix != "127.0.0.1/8" {
+		t.Errorf("lo = %+v", lo)
+	}
+	if lo.Groups == nil || lo.Flags == nil {
+		t.Errorf("groups and flags must be lists, even empty: %+v", lo)
+	}
+}
+
+func TestDoctorJSON(t *testing.T) {
+	r := runApp(t, "", "doctor", "--port", "9", "--group", "239.1.2.3", "--json")
+	if r.code != 0 && r.code != 1 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	checks := map[string]bool{}
+	sawFail := false
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var f struct{ Check, Level, Message, Fix string }
+		if err := json.Unmarshal([]byte(line), &f); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		if f.Message == "" || !strings.Contains("OK INFO WARN FAIL", f.Level) {
+			t.Errorf("finding %+v", f)
+		}
+		checks[f.Check] = true
+		sawFail = sawFail || f.Level == "FAIL"
+	}
+	for _, c := range []string{"routes", "rp_filter", "buffers", "port", "firewall", "group"} {
+		if !checks[c] {
+			t.Errorf("no %q finding:\n%s", c, r.stdout)
+		}
+	}
+	if sawFail != (r.code == 1) {
+		t.Errorf("exit %d with FAIL findings %v", r.code, sawFail)
+	}
+}
+
+func TestDoctorText(t *testing.T) {
+	r := runApp(t, "", "doctor", "--iface", "lo", "--port", "9")
+	if r.code != 0 && r.code != 1 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "routes") || !strings.Contains(r.stdout, "255.255.255.255 on lo") {
+		t.Errorf("doctor output:\n%s", r.stdout)
+	}
+}

@@ -1,0 +1,484 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bcastdev/bcast/broadcast"
+	"github.com/bcastdev/bcast/internal/seq"
+	"github.com/bcastdev/bcast/multicast"
+	"github.com/urfave/cli/v2"
+)
+
+const listenDescription = `Receive datagrams on a port and print one line for each: arrival time,
+source, destination (unicast, broadcast or the group), interface, TTL, length
+and the payload (as text, or a hex dump with --hex). A datagram larger than
+--buffer is reported as truncated with its real length, never silently cut.
+
+   bcast listen --listen :9999
+   bcast listen --listen :9999 --iface eth0 --hex
+   bcast listen --listen :5000 --group 239.1.2.3 --group 239.1.2.4
+   bcast listen --listen '[::]:5000' --group 'ff02::1234%eth0'
+   bcast listen --listen :5000 --group 10.0.0.1,232.1.1.1           (SSM: SOURCE,GROUP)
+   bcast listen --listen :9999 --count 1 --timeout 5s --json | jq .src
+   bcast listen --listen :5000 --group 239.1.2.3 --seq --expect 10000 --quiet
+
+With --seq, datagrams stamped by bcast send --seq are counted: once a second
+a line on standard error gives received, missing, duplicates, reordered, the
+rate and the kernel's drops (SO_RXQ_OVFL); at the end a summary. Missing is
+exactly sent - received: "sent" is the count each sender planned, or, for a
+sender run with --count 0, the highest sequence number seen, raised to
+--expect N. The listener stops by itself once --expect distinct datagrams
+arrived, after --count datagrams, at --timeout, after --idle without any, or
+at Ctrl-C; the summary is printed in every case (on standard output with
+--json, on standard error otherwise).
+
+Exit status 3 when --timeout passed and nothing was received.`
+
+func listenCommand() *cli.Command {
+	return &cli.Command{
+		Name:        "listen",
+		Aliases:     []string{"recv"},
+		Usage:       "receive datagrams and print each (broadcast, multicast, unicast)",
+		UsageText:   "bcast listen --listen [ADDR:]PORT [--group G]... [options]",
+		Description: listenDescription,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "listen", Aliases: []string{"l"}, EnvVars: []string{envListen}, Usage: "bind `[ADDR:]PORT` (keep the wildcard address to receive broadcasts)"},
+			groupFlag("join multicast group `G` (239.1.2.3, ff02::fb%eth0, SOURCE,GROUP; repeatable)"),
+			ifaceFlag("only datagrams that arrived on interface `NAME`; join groups there"),
+			&cli.BoolFlag{Name: "bind-device", Usage: "also bind the socket to --iface (SO_BINDTODEVICE)"},
+			&cli.BoolFlag{Name: "reuse-port", Usage: "share the port with other programs (SO_REUSEADDR, SO_REUSEPORT)"},
+			&cli.Uint64Flag{Name: "count", Aliases: []string{"c"}, Usage: "stop after `N` datagrams (0: no limit)"},
+			&cli.DurationFlag{Name: "timeout", Aliases: []string{"w"}, Usage: "stop after `D` in all; exit status 3 if nothing arrived"},
+			&cli.DurationFlag{Name: "idle", Usage: "stop when nothing arrived for `D` after the first datagram"},
+			&cli.IntFlag{Name: "buffer", Value: 65536, Usage: "buffer per datagram in `BYTES`; a larger datagram is reported truncated with its real length"},
+			&cli.IntFlag{Name: "recv-buffer", Usage: "socket receive buffer (SO_RCVBUF) in `BYTES`"},
+			&cli.BoolFlag{Name: "hex", Aliases: []string{"x"}, Usage: "print each payload as a hex dump"},
+			&cli.BoolFlag{Name: "seq", Usage: "count the stamps of bcast send --seq: loss, duplicates, reordering, delay"},
+			&cli.Uint64Flag{Name: "expect", Usage: "with --seq: `N` datagrams were sent (counts losses at the tail; stops once N arrived)"},
+			quietFlag("no line per datagram: only the statistics and the summary"),
+			jsonFlag(),
+		},
+		Action: runListen,
+	}
+}
+
+// noVerdict marks a datagram that was not counted (no --seq).
+const noVerdict = seq.Verdict(255)
+
+type listenPlan struct {
+	cfg     broadcast.ReceiverConfig
+	groups  []multicast.Group
+	count   uint64
+	timeout time.Duration
+	idle    time.Duration
+	hex     bool
+	stamp   bool
+	expect  uint64
+	quiet   bool
+	json    bool
+}
+
+func planListen(c *cli.Context) (*listenPlan, error) {
+	if c.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", c.Args().First())
+	}
+	p := &listenPlan{
+		count: c.Uint64("count"), timeout: c.Duration("timeout"), idle: c.Duration("idle"),
+		hex: c.Bool("hex"), stamp: c.Bool("seq"), expect: c.Uint64("expect"),
+		quiet: c.Bool("quiet"), json: c.Bool("json"),
+	}
+	if p.timeout < 0 || p.idle < 0 {
+		return nil, errors.New("--timeout and --idle must not be negative")
+	}
+	if c.IsSet("expect") && !p.stamp {
+		return nil, errors.New("--expect needs --seq")
+	}
+	addr, err := parseEndpoint(c.Context, "listen", c.String("listen"), true)
+	if err != nil {
+		return nil, err
+	}
+	p.groups, err = parseGroups(c.StringSlice("group"))
+	if err != nil {
+		return nil, err
+	}
+	v6 := addr.Addr().Is6() && !addr.Addr().Is4In6()
+	for _, g := range p.groups {
+		if g.Is6() && !v6 {
+			if !addr.Addr().IsUnspecified() {
+				return nil, fmt.Errorf("--group %s is IPv6 but --listen %s is IPv4", g, addr)
+			}
+			// A dual-stack [::] socket takes IPv4 and IPv6 groups alike.
+			addr, v6 = netip.AddrPortFrom(netip.IPv6Unspecified(), addr.Port()), true
+		}
+	}
+	p.cfg = broadcast.ReceiverConfig{
+		Network: "udp4", Addr: addr, Iface: c.String("iface"), BindDevice: c.Bool("bind-device"),
+		ReusePort: c.Bool("reuse-port"), BufSize: c.Int("buffer"), RecvBuffer: c.Int("recv-buffer"),
+	}
+	if v6 {
+		p.cfg.Network = "udp6"
+	}
+	if p.cfg.BindDevice && p.cfg.Iface == "" {
+		return nil, errors.New("--bind-device needs --iface")
+	}
+	if p.cfg.Iface != "" {
+		if _, err := net.InterfaceByName(p.cfg.Iface); err != nil {
+			return nil, fmt.Errorf("--iface %q: no such interface", p.cfg.Iface)
+		}
+	}
+	if err := checkRange("buffer", p.cfg.BufSize, 1, 1<<20); err != nil {
+		return nil, err
+	}
+	if p.cfg.RecvBuffer < 0 {
+		return nil, fmt.Errorf("--recv-buffer %d: must not be negative", p.cfg.RecvBuffer)
+	}
+	return p, nil
+}
+
+// openReceiver binds, joins the groups and prints what it did; shared by
+// listen and echo.
+func openReceiver(name string, cfg broadcast.ReceiverConfig, groups []multicast.Group, stderr *out, quietInfo bool) (*broadcast.Receiver, []multicast.Membership, error) {
+	r, err := broadcast.Listen(cfg)
+	if err != nil {
+		return nil, nil, failure(name, "%s", explained(err))
+	}
+	for _, w := range r.Warnings() {
+		stderr.Printf("%s: warning: %s", name, w)
+	}
+	var ifaces []string
+	if cfg.Iface != "" {
+		ifaces = []string{cfg.Iface}
+	}
+	var joined []multicast.Membership
+	for _, g := range groups {
+		ms, skipped, err := multicast.Join(r.Socket(), g, ifaces...)
+		joined = append(joined, ms...)
+		if err != nil && len(ms) == 0 {
+			r.Close()
+			return nil, nil, failure(name, "cannot join %s: %s", g, explained(err))
+		}
+		if err != nil {
+			stderr.Printf("%s: warning: %v", name, err)
+		}
+		if !quietInfo {
+			for _, m := range ms {
+				stderr.Printf("%s: joined %s", name, m)
+			}
+			for _, s := range skipped {
+				if s.Reason != multicast.ReasonJoined {
+					stderr.Printf("%s: %s not joined on %s", name, g, s)
+				}
+			}
+		}
+	}
+	return r, joined, nil
+}
+
+// listenState is what the receive loop counts; the live statistics read it
+// from another goroutine.
+type listenState struct {
+	mu        sync.Mutex
+	datagrams uint64
+	bytes     uint64
+	drops     uint32
+	tracker   *seq.Tracker
+}
+
+func runListen(c *cli.Context) error {
+	const name = "bcast listen"
+	p, err := planListen(c)
+	if err != nil {
+		return usageError(name, "%v", err)
+	}
+	stdout, stderr := newOut(c.App.Writer), newOut(c.App.ErrWriter)
+	r, joined, err := openReceiver(name, p.cfg, p.groups, stderr, p.json)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	local := r.LocalAddr()
+	if p.json {
+		groups := make([]string, 0, len(joined))
+		for _, m := range joined {
+			groups = append(groups, m.String())
+		}
+		stdout.JSON(map[string]any{"type": "listening", "addr": local.String(), "network": p.cfg.Network, "joined": groups})
+	} else {
+		stderr.Printf("%s: listening on %s (%s)", name, local, p.cfg.Network)
+	}
+
+	st := &listenState{tracker: seq.NewTracker(p.expect)}
+	ctx := c.Context
+	if p.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.timeout)
+		defer cancel()
+	}
+	start := time.Now()
+	if p.stamp {
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			liveStats(st, stderr, start, stop)
+		}()
+		defer func() { close(stop); wg.Wait() }()
+	}
+
+	pkts := make([]broadcast.Packet, 32)
+	var line []byte
+	var recvErr error
+	done := false
+	for !done {
+		n, err := r.Receive(ctx, pkts)
+		if err != nil {
+			recvErr = err
+			break
+		}
+		for i := range pkts[:n] {
+			pk := &pkts[i]
+			arrival := pk.Time
+			if arrival.IsZero() {
+				arrival = time.Now()
+			}
+			st.mu.Lock()
+			st.datagrams++
+			st.bytes += uint64(pk.Size)
+			st.drops = max(st.drops, pk.Drops)
+			// A stamp is shown whenever there is one; --seq counts them.
+			h, hn, perr := seq.Parse(pk.Data)
+			verdict := noVerdict
+			switch {
+			case !p.stamp:
+			case perr != nil:
+				st.tracker.Foreign()
+			default:
+				verdict = st.tracker.Observe(h, arrival)
+			}
+			received := st.tracker.Received()
+			count := st.datagrams
+			st.mu.Unlock()
+
+			if !p.quiet {
+				if p.json {
+					stdout.JSON(datagramJSON(pk, local.Port(), arrival, h, hn, verdict))
+				} else {
+					line = appendDatagram(line[:0], pk, local.Port(), arrival, h, hn, verdict, p.hex)
+					_, _ = stdout.Write(line)
+				}
+			}
+			if (p.count > 0 && count >= p.count) || (p.stamp && p.expect > 0 && received >= p.expect) {
+				done = true
+				break
+			}
+		}
+		if p.idle > 0 {
+			_ = r.SetReadDeadline(time.Now().Add(p.idle))
+		}
+	}
+	elapsed := time.Since(start)
+
+	st.mu.Lock()
+	st.drops = max(st.drops, r.Drops())
+	summary := listenSummary(st, r.Filtered(), elapsed, p.stamp)
+	datagrams := st.datagrams
+	st.mu.Unlock()
+	if p.json {
+		stdout.JSON(summary)
+	} else {
+		stderr.Printf("%s", summaryText(summary, p.stamp))
+	}
+
+	switch {
+	case recvErr == nil, c.Context.Err() != nil:
+		return nil // done, or Ctrl-C
+	case errors.Is(recvErr, context.DeadlineExceeded), errors.Is(recvErr, os.ErrDeadlineExceeded):
+		if datagrams == 0 {
+			return cli.Exit(fmt.Sprintf("%s: nothing received within %v", name, p.timeout), exitTimeout)
+		}
+		return nil
+	}
+	return failure(name, "%s", explained(recvErr))
+}
+
+// liveStats prints the progress once a second until stop closes.
+func liveStats(st *listenState, stderr *out, start time.Time, stop <-chan struct{}) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var last uint64
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			st.mu.Lock()
+			s := st.tracker.Progress()
+			drops := st.drops
+			st.mu.Unlock()
+			stderr.Printf("[%5.0fs] received %d missing %d duplicates %d reordered %d rate %d/s drops %d",
+				now.Sub(start).Seconds(), s.Received, s.Missing, s.Duplicates, s.Reordered, s.Received-last, drops)
+			last = s.Received
+		}
+	}
+}
+
+type datagramOut struct {
+	Type       string  `json:"type"`
+	TS         string  `json:"ts"`
+	Src        string  `json:"src"`
+	Sport      uint16  `json:"sport"`
+	Dst        string  `json:"dst"`
+	Dport      uint16  `json:"dport"`
+	Kind       string  `json:"kind"`
+	IfIndex    int     `json:"ifindex"`
+	IfName     string  `json:"ifname"`
+	TTL        int     `json:"ttl"`
+	TOS        int     `json:"tos"`
+	Len        int     `json:"len"`
+	Captured   int     `json:"captured"`
+	Truncated  bool    `json:"truncated"`
+	Own        bool    `json:"own"`
+	Drops      uint32  `json:"drops"`
+	PayloadHex string  `json:"payload_hex"`
+	Text       *string `json:"text,omitempty"`
+	Seq        *seqOut `json:"seq,omitempty"`
+}
+
+type seqOut struct {
+	Run     string  `json:"run"`
+	Seq     uint64  `json:"seq"`
+	Total   uint64  `json:"total"`
+	Verdict string  `json:"verdict,omitempty"` // with --seq: new, reordered, duplicate, late, untracked
+	DelayUS float64 `json:"delay_us"`
+}
+
+func datagramJSON(pk *broadcast.Packet, dport uint16, arrival time.Time, h seq.Header, hn int, v seq.Verdict) datagramOut {
+	d := datagramOut{
+		Type: "datagram", TS: arrival.Format(time.RFC3339Nano),
+		Src: pk.Src.Addr().String(), Sport: pk.Src.Port(), Dst: addrText(pk.Dst), Dport: dport,
+		Kind: pk.Kind.String(), IfIndex: pk.IfIndex, IfName: pk.IfName, TTL: pk.TTL, TOS: pk.TOS,
+		Len: pk.Size, Captured: len(pk.Data), Truncated: pk.Truncated, Own: pk.Own, Drops: pk.Drops,
+		PayloadHex: hex.EncodeToString(pk.Data),
+	}
+	if body := pk.Data[hn:]; len(body) > 0 && printable(body) {
+		text := string(body)
+		d.Text = &text
+	}
+	if hn > 0 {
+		d.Seq = &seqOut{Run: fmt.Sprintf("%016x", h.Run), Seq: h.Seq, Total: h.Total,
+			DelayUS: micros(arrival.Sub(h.SentTime()))}
+		if v != noVerdict {
+			d.Seq.Verdict = v.String()
+		}
+	}
+	return d
+}
+
+func addrText(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+// appendDatagram appends the line a person reads for one datagram.
+func appendDatagram(b []byte, pk *broadcast.Packet, dport uint16, arrival time.Time, h seq.Header, hn int, v seq.Verdict, hexdump bool) []byte {
+	b = append(b, tsText(arrival)...)
+	b = fmt.Appendf(b, " %s > %s:%d %s", pk.Src, addrText(pk.Dst), dport, pk.Kind)
+	if pk.IfName != "" {
+		b = append(b, ' ')
+		b = append(b, pk.IfName...)
+	}
+	if pk.TTL >= 0 {
+		b = fmt.Appendf(b, " ttl %d", pk.TTL)
+	}
+	b = fmt.Appendf(b, " len %d", pk.Size)
+	if pk.Truncated {
+		b = fmt.Appendf(b, " TRUNCATED to %d (--buffer)", len(pk.Data))
+	}
+	if pk.Own {
+		b = append(b, " own"...)
+	}
+	if hn > 0 {
+		total := "?"
+		if h.Total != 0 {
+			total = fmt.Sprint(h.Total)
+		}
+		b = fmt.Appendf(b, " seq %d/%s run %08x delay %sms", h.Seq, total, h.Run>>32, ms(arrival.Sub(h.SentTime())))
+		if v != seq.New && v != noVerdict {
+			b = append(b, ' ')
+			b = append(b, strings.ToUpper(v.String())...)
+		}
+	}
+	if !hexdump {
+		b = appendPayload(b, pk.Data[hn:])
+		return append(b, '\n')
+	}
+	b = append(b, '\n')
+	return appendHexdump(b, pk.Data)
+}
+
+func listenSummary(st *listenState, filtered uint64, elapsed time.Duration, stamp bool) map[string]any {
+	m := map[string]any{
+		"type": "summary", "datagrams": st.datagrams, "received": st.datagrams, "bytes": st.bytes,
+		"kernel_drops": st.drops, "filtered": filtered, "elapsed_s": elapsed.Seconds(),
+	}
+	if !stamp {
+		return m
+	}
+	s := st.tracker.Summary()
+	m["sent"] = s.Sent
+	m["received"] = s.Received
+	m["missing"] = s.Missing
+	m["duplicates"] = s.Duplicates
+	m["reordered"] = s.Reordered
+	m["late"] = s.Late
+	m["foreign"] = s.Foreign
+	m["untracked"] = s.Untracked
+	m["runs"] = s.Runs
+	if s.Received > 0 {
+		m["delay_min_us"] = micros(s.DelayMin)
+		m["delay_avg_us"] = micros(s.DelayAvg)
+		m["delay_max_us"] = micros(s.DelayMax)
+		m["jitter_us"] = micros(s.Jitter)
+	}
+	return m
+}
+
+func summaryText(m map[string]any, stamp bool) string {
+	line := fmt.Sprintf("%d datagrams (%d bytes) in %.3fs; kernel drops %d", m["datagrams"], m["bytes"], m["elapsed_s"], m["kernel_drops"])
+	if f := m["filtered"].(uint64); f > 0 {
+		line += fmt.Sprintf("; %d on other interfaces skipped", f)
+	}
+	if !stamp {
+		return line
+	}
+	sent := m["sent"].(uint64)
+	loss := 0.0
+	if sent > 0 {
+		loss = 100 * float64(m["missing"].(uint64)) / float64(sent)
+	}
+	line += fmt.Sprintf("\nsent %d received %d missing %d (%.2f%%) duplicates %d reordered %d",
+		sent, m["received"], m["missing"], loss, m["duplicates"], m["reordered"])
+	if l := m["late"].(uint64); l > 0 {
+		line += fmt.Sprintf(" late %d (beyond the %d-datagram window: not counted as received)", l, seq.Window)
+	}
+	if f := m["foreign"].(uint64); f > 0 {
+		line += fmt.Sprintf(" unstamped %d", f)
+	}
+	if _, ok := m["delay_avg_us"]; ok {
+		line += fmt.Sprintf("\none-way delay min/avg/max %.3f/%.3f/%.3f ms, jitter %.3f ms",
+			m["delay_min_us"].(float64)/1e3, m["delay_avg_us"].(float64)/1e3, m["delay_max_us"].(float64)/1e3, m["jitter_us"].(float64)/1e3)
+	}
+	return line
+}

@@ -1,0 +1,289 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/bcastdev/bcast/broadcast"
+	"github.com/bcastdev/bcast/dgram"
+	"github.com/bcastdev/bcast/internal/pace"
+	"github.com/bcastdev/bcast/internal/seq"
+	"github.com/urfave/cli/v2"
+)
+
+const pingDescription = `Measure round-trip times against bcast echo (or any UDP echo service): each
+datagram carries a sequence stamp, and the reply is matched to its send time.
+
+   bcast ping --to 10.0.0.7:7777
+   bcast ping --to 10.0.0.7:7777 --count 1000 --interval 10ms --quiet
+   bcast ping --to 10.0.0.255:7777 --count 3        (every echo server on the subnet answers)
+
+The summary gives sent, received, loss, duplicates (a broadcast ping is
+answered by each server: the extra replies are duplicates), reordered
+replies, and min/avg/max/p99 round-trip time (p99 within 0.8%). After the
+last datagram, ping waits --wait for the replies still out.
+
+Exit status 0 when any reply came back, 3 when none did, 1 when a send
+failed.`
+
+func pingCommand() *cli.Command {
+	return &cli.Command{
+		Name:        "ping",
+		Usage:       "round-trip times against bcast echo",
+		UsageText:   "bcast ping --to ADDR:PORT [options]",
+		Description: pingDescription,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "to", Aliases: []string{"t"}, EnvVars: []string{envTo}, Usage: "the echo server `ADDR:PORT` (a broadcast or group address reaches several)"},
+			&cli.Uint64Flag{Name: "count", Aliases: []string{"c"}, Value: 5, Usage: "datagrams to send (`N`; 0: until Ctrl-C)"},
+			&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "time between datagrams (`D`)"},
+			&cli.IntFlag{Name: "size", Aliases: []string{"s"}, Value: 64, Usage: "datagram length in `BYTES` (at least 40, the stamp)"},
+			&cli.DurationFlag{Name: "wait", Aliases: []string{"w"}, Value: 2 * time.Second, Usage: "after the last datagram, wait `D` for replies"},
+			ifaceFlag("send out of interface `NAME`"),
+			ttlFlag("IP TTL / IPv6 hop limit (`N`, 1-255)"),
+			quietFlag("only the summary"),
+			jsonFlag(),
+		},
+		Action: runPing,
+	}
+}
+
+type pingState struct {
+	mu      sync.Mutex
+	tracker *seq.Tracker
+	hist    seq.Histogram
+	sentAt  [4096]struct {
+		seq uint64
+		at  time.Time // with the monotonic reading
+	}
+	foreign uint64
+}
+
+type replyOut struct {
+	Type    string  `json:"type"`
+	TS      string  `json:"ts"`
+	Src     string  `json:"src"`
+	Sport   uint16  `json:"sport"`
+	Seq     uint64  `json:"seq"`
+	Len     int     `json:"len"`
+	RTTms   float64 `json:"rtt_ms"`
+	Verdict string  `json:"verdict"`
+}
+
+func runPing(c *cli.Context) error {
+	const name = "bcast ping"
+	if c.NArg() > 0 {
+		return usageError(name, "unexpected argument %q", c.Args().First())
+	}
+	to, err := parseEndpoint(c.Context, "to", c.String("to"), false)
+	if err != nil {
+		return usageError(name, "%v", err)
+	}
+	if to.Port() == 0 {
+		return usageError(name, "--to %q: port 0 cannot be sent to", c.String("to"))
+	}
+	size := c.Int("size")
+	if err := checkRange("size", size, seq.HeaderLen, maxPayload); err != nil {
+		return usageError(name, "%v", err)
+	}
+	interval, wait, count := c.Duration("interval"), c.Duration("wait"), c.Uint64("count")
+	if interval < 0 || wait < 0 {
+		return usageError(name, "--interval and --wait must not be negative")
+	}
+	cfg := broadcast.SenderConfig{Network: "udp4", Iface: c.String("iface")}
+	if a := to.Addr(); a.Is6() && !a.Is4In6() {
+		cfg.Network = "udp6"
+	}
+	if z := to.Addr().Zone(); z != "" && cfg.Iface == "" {
+		cfg.Iface = z
+	}
+	if cfg.Iface != "" {
+		if _, err := net.InterfaceByName(cfg.Iface); err != nil {
+			return usageError(name, "--iface %q: no such interface", cfg.Iface)
+		}
+	}
+	if c.IsSet("ttl") {
+		if err := checkRange("ttl", c.Int("ttl"), 1, 255); err != nil {
+			return usageError(name, "%v", err)
+		}
+		cfg.TTL = c.Int("ttl")
+	}
+	quiet, asJSON := c.Bool("quiet"), c.Bool("json")
+	stdout, stderr := newOut(c.App.Writer), newOut(c.App.ErrWriter)
+
+	s, err := broadcast.NewSender(cfg)
+	if err != nil {
+		return failure(name, "%s", explained(err))
+	}
+	defer s.Close()
+
+	run := seq.NewRun()
+	st := &pingState{tracker: seq.NewTracker(0)}
+	allIn := make(chan struct{}, 1) // a reply arrived: the main loop checks whether all are in
+	recvCtx, stopRecv := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		pingReceive(recvCtx, s, run, st, stdout, quiet, asJSON, allIn)
+	}()
+	defer func() { stopRecv(); wg.Wait() }()
+
+	if !asJSON {
+		stderr.Printf("%s: %s, %d bytes, from %s", name, to, size, s.LocalAddr())
+	}
+	payload := pad(make([]byte, seq.HeaderLen), size)
+	pacer := pace.NewPacer(interval)
+	var sent uint64
+	var sendErr error
+	start := time.Now()
+	for count == 0 || sent < count {
+		if _, err := pacer.Wait(c.Context, 1); err != nil {
+			break
+		}
+		sent++
+		now := time.Now()
+		seq.Header{Run: run, Seq: sent, Total: count, Sent: now.UnixNano()}.Put(payload)
+		st.mu.Lock()
+		slot := &st.sentAt[sent%uint64(len(st.sentAt))]
+		slot.seq, slot.at = sent, now
+		st.mu.Unlock()
+		if err := s.Send(payload, to); err != nil {
+			sendErr = err
+			sent--
+			break
+		}
+	}
+	// Wait for the replies still out, unless all are in or Ctrl-C.
+	if sendErr == nil && c.Context.Err() == nil {
+		deadline := time.NewTimer(wait)
+	waiting:
+		for {
+			st.mu.Lock()
+			got := st.tracker.Received()
+			st.mu.Unlock()
+			if got >= sent {
+				break
+			}
+			select {
+			case <-allIn:
+			case <-deadline.C:
+				break waiting
+			case <-c.Context.Done():
+				break waiting
+			}
+		}
+		deadline.Stop()
+	}
+	stopRecv()
+	wg.Wait()
+	elapsed := time.Since(start)
+
+	st.mu.Lock()
+	sum := st.tracker.Summary()
+	h := st.hist
+	st.mu.Unlock()
+	received := sum.Received
+	lossPct := 0.0
+	if sent > 0 {
+		lossPct = 100 * float64(sent-min(received, sent)) / float64(sent)
+	}
+	if asJSON {
+		m := map[string]any{"type": "summary", "to": to.String(), "sent": sent, "received": received,
+			"missing": sent - min(received, sent), "loss_pct": lossPct, "duplicates": sum.Duplicates,
+			"reordered": sum.Reordered, "elapsed_s": elapsed.Seconds()}
+		if h.Count() > 0 {
+			m["rtt_min_ms"] = msFloat(h.Min())
+			m["rtt_avg_ms"] = msFloat(h.Mean())
+			m["rtt_max_ms"] = msFloat(h.Max())
+			m["rtt_p99_ms"] = msFloat(h.Quantile(0.99))
+		}
+		stdout.JSON(m)
+	} else {
+		stdout.Printf("--- %s ping ---", to)
+		line := fmt.Sprintf("%d sent, %d received, %.1f%% loss", sent, received, lossPct)
+		if sum.Duplicates > 0 {
+			line += fmt.Sprintf(", %d duplicates", sum.Duplicates)
+		}
+		if sum.Reordered > 0 {
+			line += fmt.Sprintf(", %d reordered", sum.Reordered)
+		}
+		stdout.Printf("%s, time %.3fs", line, elapsed.Seconds())
+		if h.Count() > 0 {
+			stdout.Printf("rtt min/avg/max/p99 = %s/%s/%s/%s ms", ms(h.Min()), ms(h.Mean()), ms(h.Max()), ms(h.Quantile(0.99)))
+		}
+	}
+	switch {
+	case sendErr != nil:
+		return failure(name, "send to %s: %s", to, explained(sendErr))
+	case received == 0 && sent > 0 && c.Context.Err() == nil:
+		return cli.Exit(fmt.Sprintf("%s: no reply from %s", name, to), exitTimeout)
+	}
+	return nil
+}
+
+func msFloat(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// pingReceive reads replies on the sender's socket until ctx ends.
+func pingReceive(ctx context.Context, s *broadcast.Sender, run uint64, st *pingState, stdout *out, quiet, asJSON bool, arrived chan<- struct{}) {
+	buf := make([]byte, 65536)
+	sock := s.Socket()
+	for {
+		n, from, err := sock.RecvFromContext(ctx, buf, 0)
+		now := time.Now()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			var te *dgram.TruncatedError
+			if !errors.As(err, &te) {
+				// A transient error, such as ECONNREFUSED when an ICMP
+				// port unreachable answered an earlier datagram: read on.
+				continue
+			}
+		}
+		h, _, perr := seq.Parse(buf[:n])
+		if perr != nil || h.Run != run {
+			st.mu.Lock()
+			st.foreign++
+			st.mu.Unlock()
+			continue
+		}
+		st.mu.Lock()
+		v := st.tracker.Observe(h, now)
+		slot := st.sentAt[h.Seq%uint64(len(st.sentAt))]
+		var rtt time.Duration
+		if slot.seq == h.Seq {
+			rtt = now.Sub(slot.at) // monotonic
+		} else {
+			rtt = now.Sub(h.SentTime()) // older than the ring: wall clock
+		}
+		if v.IsNew() {
+			st.hist.Add(rtt)
+		}
+		st.mu.Unlock()
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		if quiet {
+			continue
+		}
+		src := from.AddrPort
+		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+		if asJSON {
+			stdout.JSON(replyOut{Type: "reply", TS: now.Format(time.RFC3339Nano), Src: src.Addr().String(), Sport: src.Port(),
+				Seq: h.Seq, Len: n, RTTms: msFloat(rtt), Verdict: v.String()})
+			continue
+		}
+		mark := ""
+		if v != seq.New {
+			mark = " " + v.String()
+		}
+		stdout.Printf("%d bytes from %s seq %d rtt %s ms%s", n, src, h.Seq, ms(rtt), mark)
+	}
+}

@@ -1,0 +1,505 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/bcastdev/bcast/broadcast"
+	"github.com/bcastdev/bcast/internal/pace"
+	"github.com/bcastdev/bcast/internal/seq"
+	"github.com/bcastdev/bcast/multicast"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+)
+
+const sendDescription = `Send datagrams to one address: unicast, a directed or limited broadcast, or an
+IPv4/IPv6 multicast group. The payload is --message, --file (- for standard
+input) or, without either, standard input when it is not a terminal.
+
+   bcast send --to 192.168.1.255:9999 --message hello
+   bcast send --to 255.255.255.255:9999 --iface eth0 --message hello
+   bcast send --to 255.255.255.255:9999 --all-interfaces --message hello
+   bcast send --to :9999 --all-interfaces --message hello     (directed broadcast on every subnet)
+   bcast send --to 239.1.2.3:5000 --ttl 4 --iface eth0 --message hello
+   bcast send --to '[ff02::1%eth0]:5000' --message hello
+   echo '{"ping":1}' | bcast send --to 10.0.0.7:4000
+   bcast send --to 239.1.2.3:5000 --seq --count 10000 --rate 1000 --size 200 --quiet
+
+--seq puts a 40-byte stamp (run id, sequence number, planned count, send
+time) in front of the payload, so that bcast listen --seq counts loss,
+duplicates, reordering and one-way delay exactly. --count 0 sends until
+Ctrl-C; the stamp then carries no total, and the receiver learns the count
+from the highest sequence number it sees (or from --expect).
+
+A send error stops the run with exit status 1 and says in plain words what
+it means and how to fix it. With --all-interfaces, a failure on one
+interface is reported and the others carry on; the exit status is 1 if any
+datagram failed.`
+
+// maxPayload is the largest UDP payload over IPv4 (65535 - 20 - 8); IPv6
+// allows 20 more, which no one needs from a command line.
+const maxPayload = 65507
+
+func sendCommand() *cli.Command {
+	return &cli.Command{
+		Name:        "send",
+		Usage:       "send datagrams: unicast, broadcast or multicast",
+		UsageText:   "bcast send --to ADDR:PORT [--message TEXT | --file PATH | < input] [options]",
+		Description: sendDescription,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "to", Aliases: []string{"t"}, EnvVars: []string{envTo}, Usage: "destination `ADDR:PORT`: a host, x.x.x.255, 255.255.255.255, a group, [ff02::1%eth0]:PORT, or :PORT with --all-interfaces"},
+			ifaceFlag("send out of interface `NAME` (IP_PKTINFO; the multicast interface for a group)"),
+			&cli.BoolFlag{Name: "bind-device", Usage: "also bind the socket to --iface (SO_BINDTODEVICE)"},
+			&cli.BoolFlag{Name: "all-interfaces", Aliases: []string{"A"}, Usage: "send once out of every interface that can: 255.255.255.255 as a limited broadcast on each, :PORT as each subnet's directed broadcast, a group on each multicast interface"},
+			ttlFlag("IP TTL / IPv6 hop limit (`N`, 1-255; default: 64, or 1 for a group)"),
+			&cli.IntFlag{Name: "tos", Usage: "IP TOS / IPv6 traffic class byte (`N`, 0-255: DSCP<<2 | ECN)"},
+			&cli.StringFlag{Name: "src", Usage: "source address `ADDR` (one of this host's)"},
+			&cli.BoolFlag{Name: "loopback", Value: true, Usage: "deliver multicast to this host's own listeners too (IP_MULTICAST_LOOP)"},
+			&cli.StringFlag{Name: "message", Aliases: []string{"m"}, Usage: "payload `TEXT`"},
+			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "payload from `PATH` (- for standard input)"},
+			&cli.IntFlag{Name: "size", Aliases: []string{"s"}, Value: -1, Usage: "datagram length in `BYTES`: pads the payload (or makes one) up to it", DefaultText: "the payload's"},
+			&cli.Uint64Flag{Name: "count", Aliases: []string{"c"}, Value: 1, Usage: "datagrams to send (`N`; 0: until Ctrl-C)"},
+			&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "time between datagrams (`D`; 0: as fast as possible)"},
+			&cli.Float64Flag{Name: "rate", Usage: "datagrams per second (`PPS`), instead of --interval"},
+			&cli.BoolFlag{Name: "seq", Usage: "stamp a sequence number and send time (see bcast listen --seq)"},
+			quietFlag("print only the summary"),
+			jsonFlag(),
+		},
+		Action: runSend,
+	}
+}
+
+// sendPlan is a validated send command.
+type sendPlan struct {
+	to       netip.AddrPort
+	fanout   fanout
+	cfg      broadcast.SenderConfig
+	mcast    bool
+	loopback bool
+	payload  []byte // the whole datagram; with --seq its first 40 bytes are restamped per send
+	stamp    bool
+	count    uint64
+	interval time.Duration
+	quiet    bool
+	json     bool
+}
+
+type fanout int
+
+const (
+	single   fanout = iota
+	limited         // SendAllLimited
+	directed        // SendAllDirected
+	multiAll        // the group out of every multicast interface
+)
+
+func runSend(c *cli.Context) error {
+	const name = "bcast send"
+	p, err := planSend(c)
+	if err != nil {
+		return usageError(name, "%v", err)
+	}
+	stdout, stderr := newOut(c.App.Writer), newOut(c.App.ErrWriter)
+
+	s, err := broadcast.NewSender(p.cfg)
+	if err != nil {
+		return failure(name, "%s", explained(err))
+	}
+	defer s.Close()
+	if p.mcast {
+		if err := setupMulticast(s, p); err != nil {
+			return failure(name, "%s", explained(err))
+		}
+	}
+	var mifs []net.Interface
+	if p.fanout == multiAll {
+		mifs, err = multicastTargets(p.cfg.Iface)
+		if err != nil {
+			return failure(name, "%v", err)
+		}
+	}
+
+	run := seq.NewRun()
+	total := p.count
+	var sent, failed, bytes, n uint64
+	start := time.Now()
+	pacer := pace.NewPacer(p.interval)
+	var fatal error
+
+	// sendOne sends datagram number n (1-based) and reports it. The pacer
+	// hands out datagrams in groups (all that are due); a batch path
+	// (Sender.SendBatch, one sendmmsg per group) fits in at the loop below.
+	sendOne := func() error {
+		n++
+		if p.stamp {
+			seq.Header{Run: run, Seq: n, Total: total, Sent: time.Now().UnixNano()}.Put(p.payload)
+		}
+		var results []broadcast.Result
+		var err error
+		switch p.fanout {
+		case single:
+			err = s.Send(p.payload, p.to)
+			results = []broadcast.Result{{To: p.to, Src: p.cfg.Src, Err: err}}
+			if p.cfg.Iface != "" {
+				results[0].Iface.Name = p.cfg.Iface
+			}
+		case limited:
+			results, err = s.SendAllLimited(p.payload, p.to.Port())
+		case directed:
+			results, err = s.SendAllDirected(p.payload, p.to.Port())
+		case multiAll:
+			results = sendEachMulticast(s, p, mifs)
+		}
+		if len(results) == 0 && err != nil {
+			return err // nothing could even be tried: no interface
+		}
+		for _, r := range results {
+			if r.Err != nil {
+				failed++
+			} else {
+				sent++
+				bytes += uint64(len(p.payload))
+			}
+			reportSent(stdout, stderr, p, r, n)
+		}
+		if p.fanout == single && err != nil {
+			return err
+		}
+		return nil
+	}
+
+loop:
+	for p.count == 0 || n < p.count {
+		most := 64
+		if p.count != 0 {
+			most = int(min(p.count-n, 64))
+		}
+		due, err := pacer.Wait(c.Context, most)
+		if err != nil {
+			break // Ctrl-C: the summary still follows
+		}
+		for range due {
+			if err := sendOne(); err != nil {
+				fatal = err
+				break loop
+			}
+		}
+	}
+	elapsed := time.Since(start)
+
+	if p.json {
+		sum := map[string]any{"type": "summary", "sent": sent, "errors": failed, "bytes": bytes,
+			"elapsed_s": elapsed.Seconds(), "to": p.to.String()}
+		if p.stamp {
+			sum["run"] = fmt.Sprintf("%016x", run)
+		}
+		stdout.JSON(sum)
+	} else if p.count != 1 || p.fanout != single || p.quiet {
+		rate := 0.0
+		if elapsed > 0 {
+			rate = float64(sent) / elapsed.Seconds()
+		}
+		line := fmt.Sprintf("%d datagrams sent (%d bytes) to %s in %.3fs (%.1f/s), %d errors", sent, bytes, p.to, elapsed.Seconds(), rate, failed)
+		if p.stamp {
+			line += fmt.Sprintf(", run %016x", run)
+		}
+		stderr.Printf("%s", line)
+	}
+	switch {
+	case fatal != nil:
+		return failure(name, "%s", explained(fatal))
+	case failed > 0:
+		return cli.Exit("", exitFailure)
+	}
+	return nil
+}
+
+// planSend reads and checks the flags.
+func planSend(c *cli.Context) (*sendPlan, error) {
+	p := &sendPlan{
+		count:    c.Uint64("count"),
+		interval: c.Duration("interval"),
+		stamp:    c.Bool("seq"),
+		quiet:    c.Bool("quiet"),
+		json:     c.Bool("json"),
+		loopback: c.Bool("loopback"),
+	}
+	if c.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (the payload goes in --message)", c.Args().First())
+	}
+	to, err := parseEndpoint(c.Context, "to", c.String("to"), true)
+	if err != nil {
+		return nil, err
+	}
+	if to.Port() == 0 {
+		return nil, fmt.Errorf("--to %q: port 0 cannot be sent to", c.String("to"))
+	}
+	p.to = to
+	a := to.Addr()
+	all := c.Bool("all-interfaces")
+	switch {
+	case !all && a.IsUnspecified():
+		return nil, fmt.Errorf("--to %q: no address (:PORT means every subnet's directed broadcast, with --all-interfaces)", c.String("to"))
+	case all && a == broadcast.LimitedBroadcast():
+		p.fanout = limited
+	case all && a == netip.IPv4Unspecified():
+		p.fanout = directed
+	case all && a.IsMulticast():
+		p.fanout = multiAll
+	case all:
+		return nil, fmt.Errorf("--all-interfaces needs --to 255.255.255.255:PORT, :PORT (directed broadcast on every subnet) or a multicast group, not %s", a)
+	}
+	p.mcast = a.IsMulticast()
+
+	cfg := broadcast.SenderConfig{Network: "udp4", Iface: c.String("iface"), BindDevice: c.Bool("bind-device")}
+	if a.Is6() && !a.Is4In6() {
+		cfg.Network = "udp6"
+	}
+	if z := a.Zone(); z != "" {
+		if cfg.Iface != "" && cfg.Iface != z {
+			return nil, fmt.Errorf("--to %q names interface %s but --iface is %s", c.String("to"), z, cfg.Iface)
+		}
+		cfg.Iface = z
+	}
+	if cfg.BindDevice && cfg.Iface == "" {
+		return nil, errors.New("--bind-device needs --iface")
+	}
+	if cfg.Iface != "" {
+		if _, err := net.InterfaceByName(cfg.Iface); err != nil {
+			return nil, fmt.Errorf("--iface %q: no such interface", cfg.Iface)
+		}
+	}
+	if c.IsSet("ttl") {
+		if err := checkRange("ttl", c.Int("ttl"), 1, 255); err != nil {
+			return nil, err
+		}
+		cfg.TTL = c.Int("ttl")
+	}
+	if err := checkRange("tos", c.Int("tos"), 0, 255); err != nil {
+		return nil, err
+	}
+	cfg.TOS = c.Int("tos")
+	if s := c.String("src"); s != "" {
+		src, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("--src %q: not an IP address", s)
+		}
+		if src.Unmap().Is4() != a.Unmap().Is4() {
+			return nil, fmt.Errorf("--src %s and --to %s are of different IP versions", src, a)
+		}
+		cfg.Src = src.Unmap()
+	}
+	p.cfg = cfg
+
+	if c.IsSet("rate") {
+		if c.IsSet("interval") {
+			return nil, errors.New("--rate and --interval: give one")
+		}
+		r := c.Float64("rate")
+		if r <= 0 || r > 1e9 {
+			return nil, fmt.Errorf("--rate %v: must be above 0 (datagrams per second)", r)
+		}
+		p.interval = time.Duration(float64(time.Second) / r)
+	}
+	if p.interval < 0 {
+		return nil, fmt.Errorf("--interval %v: must not be negative", p.interval)
+	}
+
+	payload, err := readPayload(c, p.stamp)
+	if err != nil {
+		return nil, err
+	}
+	if p.stamp {
+		payload = append(make([]byte, seq.HeaderLen, seq.HeaderLen+len(payload)), payload...)
+	}
+	if c.IsSet("size") {
+		size := c.Int("size")
+		switch {
+		case size < 0 || size > maxPayload:
+			return nil, fmt.Errorf("--size %d: must be 0 to %d", size, maxPayload)
+		case size < len(payload) && p.stamp && size < seq.HeaderLen:
+			return nil, fmt.Errorf("--size %d: --seq needs at least %d bytes for its stamp", size, seq.HeaderLen)
+		case size < len(payload):
+			return nil, fmt.Errorf("--size %d: smaller than the %d-byte payload", size, len(payload))
+		}
+		payload = pad(payload, size)
+	}
+	if len(payload) > maxPayload {
+		return nil, fmt.Errorf("the payload is %d bytes; a UDP datagram holds at most %d", len(payload), maxPayload)
+	}
+	p.payload = payload
+	return p, nil
+}
+
+// readPayload returns the user's payload: --message, --file, or standard
+// input when nothing else (not even --seq or --size) says what to send.
+func readPayload(c *cli.Context, stamp bool) ([]byte, error) {
+	msg, file := c.String("message"), c.String("file")
+	switch {
+	case c.IsSet("message") && file != "":
+		return nil, errors.New("--message and --file: give one")
+	case c.IsSet("message"):
+		return []byte(msg), nil
+	case file == "-":
+		return readLimited(c.App.Reader, "standard input")
+	case file != "":
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, fmt.Errorf("--file: %v", err)
+		}
+		defer f.Close()
+		return readLimited(f, file)
+	case stamp || c.IsSet("size"):
+		return nil, nil
+	}
+	if f, ok := c.App.Reader.(*os.File); ok {
+		if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
+			return nil, errors.New("nothing to send: give --message TEXT, --file PATH, --size N or --seq, or pipe the payload in")
+		}
+	}
+	b, err := readLimited(c.App.Reader, "standard input")
+	if err == nil && len(b) == 0 {
+		return nil, errors.New("nothing to send: standard input was empty (for an empty datagram: --size 0)")
+	}
+	return b, err
+}
+
+func readLimited(r io.Reader, what string) ([]byte, error) {
+	if r == nil {
+		return nil, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxPayload+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %v", what, err)
+	}
+	if len(b) > maxPayload {
+		return nil, fmt.Errorf("%s holds more than %d bytes, the most a UDP datagram carries", what, maxPayload)
+	}
+	return b, nil
+}
+
+// pad extends b to size with a visible pattern, so that a receiver showing
+// text sees where the padding is.
+func pad(b []byte, size int) []byte {
+	const pattern = "abcdefghijklmnopqrstuvwxyz"
+	for i := len(b); len(b) < size; i++ {
+		b = append(b, pattern[i%len(pattern)])
+	}
+	return b
+}
+
+// setupMulticast sets the options for sending to a group.
+func setupMulticast(s *broadcast.Sender, p *sendPlan) error {
+	sock := s.Socket()
+	if p.cfg.TTL != 0 {
+		if err := multicast.SetTTL(sock, p.cfg.TTL); err != nil {
+			return err
+		}
+	}
+	if p.cfg.Iface != "" {
+		if err := multicast.SetInterface(sock, p.cfg.Iface); err != nil {
+			return err
+		}
+	}
+	return multicast.SetLoopback(sock, p.loopback)
+}
+
+// multicastTargets are the interfaces --all-interfaces sends a group out of.
+func multicastTargets(only string) ([]net.Interface, error) {
+	ifs, skipped, err := multicast.Interfaces()
+	if err != nil {
+		return nil, err
+	}
+	var out []net.Interface
+	for _, ifi := range ifs {
+		if only != "" && ifi.Name != only {
+			continue
+		}
+		if only == "" && ifi.Flags&net.FlagLoopback != 0 && len(ifs) > 1 {
+			continue // loopback only when it is all there is, as Join does
+		}
+		out = append(out, ifi)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no interface can send multicast (%v)", skipped)
+	}
+	return out, nil
+}
+
+func sendEachMulticast(s *broadcast.Sender, p *sendPlan, ifs []net.Interface) []broadcast.Result {
+	results := make([]broadcast.Result, 0, len(ifs))
+	for _, ifi := range ifs {
+		to := p.to
+		if a := to.Addr(); a.Is6() && (a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast()) {
+			to = netip.AddrPortFrom(a.WithZone(ifi.Name), to.Port())
+		}
+		err := s.SendVia(p.payload, to, ifi.Index, p.cfg.Src)
+		results = append(results, broadcast.Result{Iface: broadcast.Interface{Index: ifi.Index, Name: ifi.Name}, To: to, Src: p.cfg.Src, Err: err})
+	}
+	return results
+}
+
+type sentJSON struct {
+	Type    string `json:"type"`
+	TS      string `json:"ts"`
+	Dst     string `json:"dst"`
+	Dport   uint16 `json:"dport"`
+	Iface   string `json:"iface,omitempty"`
+	Src     string `json:"src,omitempty"`
+	Len     int    `json:"len"`
+	Seq     uint64 `json:"seq,omitempty"`
+	Error   string `json:"error,omitempty"`
+	Explain string `json:"explain,omitempty"`
+}
+
+func reportSent(stdout, stderr *out, p *sendPlan, r broadcast.Result, n uint64) {
+	if p.json {
+		j := sentJSON{Type: "sent", TS: time.Now().Format(time.RFC3339Nano), Dst: r.To.Addr().String(), Dport: r.To.Port(),
+			Iface: r.Iface.Name, Len: len(p.payload)}
+		if r.Src.IsValid() {
+			j.Src = r.Src.String()
+		}
+		if p.stamp {
+			j.Seq = n
+		}
+		if r.Err != nil {
+			j.Type, j.Error, j.Explain = "error", r.Err.Error(), broadcast.Explain(r.Err)
+		}
+		if r.Err != nil || !p.quiet {
+			stdout.JSON(j)
+		}
+		return
+	}
+	if r.Err != nil {
+		stderr.Printf("FAIL %s", explained(r.Err))
+		return
+	}
+	if p.quiet {
+		return
+	}
+	line := fmt.Sprintf("sent %d bytes to %s", len(p.payload), r.To)
+	if r.Iface.Name != "" {
+		line += " via " + r.Iface.Name
+	}
+	if r.Src.IsValid() {
+		line += " from " + r.Src.String()
+	}
+	if p.stamp {
+		line += fmt.Sprintf(" seq %d", n)
+	}
+	stdout.Printf("%s", line)
+}
+
+// explained is err followed by broadcast.Explain's plain words, when it has
+// any.
+func explained(err error) string {
+	if e := broadcast.Explain(err); e != "" {
+		return err.Error() + "\n  " + e
+	}
+	return err.Error()
+}

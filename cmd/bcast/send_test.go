@@ -1,0 +1,93 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestSendFailureExplained(t *testing.T) {
+	// 198.51.100.77 (TEST-NET-2) is no address of this host: the socket
+	// cannot take it as source. Nothing is sent.
+	r := runApp(t, "", "send", "--to", "127.0.0.1:9", "--src", "198.51.100.77", "-m", "x")
+	if r.code != exitFailure {
+		t.Errorf("exit %d; want %d\n%s", r.code, exitFailure, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "198.51.100.77") || !strings.Contains(r.stderr, "EADDRNOTAVAIL") {
+		t.Errorf("stderr does not name the address and errno:\n%s", r.stderr)
+	}
+}
+
+func TestSendCountSummaryAndJSON(t *testing.T) {
+	l, first := start(t, "listen", "--listen", "127.0.0.1:0", "--json", "--count", "6")
+	addr := first["addr"].(string)
+
+	r := runApp(t, "", "send", "--to", addr, "-m", "x", "--count", "3", "--interval", "0")
+	if r.code != 0 || strings.Count(r.stdout, "sent 1 bytes to "+addr) != 3 ||
+		!strings.Contains(r.stderr, "3 datagrams sent (3 bytes) to "+addr) || !strings.Contains(r.stderr, "0 errors") {
+		t.Errorf("text: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+
+	r = runApp(t, "", "send", "--to", addr, "-m", "y", "--count", "3", "--rate", "1000", "--json", "--seq")
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if r.code != 0 || len(lines) != 4 {
+		t.Fatalf("json: exit %d, %d lines; want 4\n%s", r.code, len(lines), r.stdout)
+	}
+	for i, line := range lines[:3] {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatal(err)
+		}
+		if m["type"] != "sent" || m["dst"] != "127.0.0.1" || m["len"] != float64(41) || m["seq"] != float64(i+1) {
+			t.Errorf("line %d = %v", i, m)
+		}
+	}
+	if !strings.Contains(lines[3], `"type":"summary"`) || !strings.Contains(lines[3], `"sent":3`) || !strings.Contains(lines[3], `"run":"`) {
+		t.Errorf("summary = %s", lines[3])
+	}
+	all, _ := l.rest()
+	if n := len(ofType(all, "datagram")); n != 6 {
+		t.Errorf("listener got %d datagrams; want 6", n)
+	}
+}
+
+func TestSendPayloadSources(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "payload")
+	if err := os.WriteFile(file, []byte("from a file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, first := start(t, "listen", "--listen", "127.0.0.1:0", "--json", "--count", "4")
+	addr := first["addr"].(string)
+	for _, args := range [][]string{
+		{"--file", file},
+		{"--file", "-"},
+		{"--size", "30"},
+		{"-m", "ab", "--size", "5"},
+	} {
+		if r := runApp(t, "stdin payload", append([]string{"send", "--to", addr, "--quiet"}, args...)...); r.code != 0 {
+			t.Fatalf("send %v: exit %d\n%s", args, r.code, r.stderr)
+		}
+	}
+	lines, _ := l.rest()
+	ds := ofType(lines, "datagram")
+	want := []string{"from a file", "stdin payload", "abcdefghijklmnopqrstuvwxyzabcd", "abcde"}
+	if len(ds) != len(want) {
+		t.Fatalf("got %d datagrams", len(ds))
+	}
+	for i, w := range want {
+		if ds[i]["text"] != w {
+			t.Errorf("datagram %d = %q; want %q", i, ds[i]["text"], w)
+		}
+	}
+}
+
+func TestSendQuietPrintsOnlySummary(t *testing.T) {
+	_, first := start(t, "listen", "--listen", "127.0.0.1:0", "--json")
+	r := runApp(t, "", "send", "--to", first["addr"].(string), "-m", "q", "--quiet")
+	if r.code != 0 || r.stdout != "" || !strings.Contains(r.stderr, "1 datagrams sent") {
+		t.Errorf("exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
