@@ -46,6 +46,7 @@ func start(t *testing.T, h *netns.Host, path string, args ...string) *proc {
 	}
 	p.cmd = h.Command(t.Context(), path, args...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+	p.cmd.Env = cleanEnv()
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("%s: start: %v", p.desc, err)
 	}
@@ -68,6 +69,53 @@ func start(t *testing.T, h *netns.Host, path string, args ...string) *proc {
 		p.log()
 	})
 	return p
+}
+
+// cleanEnv is the test's environment without the BCAST_* variables that
+// bcast reads as flag defaults, so that a developer's shell cannot change
+// what a test runs. A race-enabled command would sleep a second at exit
+// (GORACE atexit_sleep_ms, for goroutines still reporting); a tenth of
+// that keeps the suite quick.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "BCAST_") && !strings.HasPrefix(kv, "GORACE=") {
+			env = append(env, kv)
+		}
+	}
+	if raceEnabled {
+		gorace := "atexit_sleep_ms=100"
+		if v := os.Getenv("GORACE"); v != "" {
+			gorace = v + " " + gorace
+		}
+		env = append(env, "GORACE="+gorace)
+	}
+	return env
+}
+
+// waitStdout waits, at most readyTimeout, until the process has printed a
+// stdout line for which match is true, and returns that line. It fails the
+// test if the process exits first or the time runs out.
+func (p *proc) waitStdout(what string, match func(line string) bool) string {
+	p.t.Helper()
+	deadline := time.Now().Add(readyTimeout)
+	pause := 2 * time.Millisecond
+	for {
+		for _, line := range strings.Split(p.stdout.String(), "\n") {
+			if match(line) {
+				return line
+			}
+		}
+		if !p.running() {
+			p.log()
+			p.t.Fatalf("%s: exited (%v) before printing %s", p.desc, p.err, what)
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s: printed no %s within %v", p.desc, what, readyTimeout)
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 50*time.Millisecond)
+	}
 }
 
 // running reports whether the process has not exited yet.
@@ -208,4 +256,17 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// exitCode is the exit status in err from wait or run: 0 for nil, -1 when
+// the process did not exit normally.
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	return -1
 }
