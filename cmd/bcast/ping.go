@@ -1,12 +1,12 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bcastdev/bcast/broadcast"
@@ -124,14 +124,25 @@ func runPing(c *cli.Context) error {
 	run := seq.NewRun()
 	st := &pingState{tracker: seq.NewTracker(0)}
 	allIn := make(chan struct{}, 1) // a reply arrived: the main loop checks whether all are in
-	recvCtx, stopRecv := context.WithCancel(context.Background())
+	// The receiver is stopped with a read deadline in the past rather than
+	// a context: dgram's ...Context calls block when the context has ended
+	// before the call starts, which a stop between two reads would hit.
+	var stopped atomic.Bool
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		pingReceive(recvCtx, s, run, st, stdout, quiet, asJSON, allIn)
+		pingReceive(&stopped, s, run, st, stdout, quiet, asJSON, allIn)
 	}()
-	defer func() { stopRecv(); wg.Wait() }()
+	var stopOnce sync.Once
+	stopRecv := func() {
+		stopOnce.Do(func() {
+			stopped.Store(true)
+			_ = s.Socket().SetReadDeadline(time.Unix(1, 0))
+			wg.Wait()
+		})
+	}
+	defer stopRecv()
 
 	if !asJSON {
 		stderr.Printf("%s: %s, %d bytes, from %s", name, to, size, s.LocalAddr())
@@ -180,7 +191,6 @@ func runPing(c *cli.Context) error {
 		deadline.Stop()
 	}
 	stopRecv()
-	wg.Wait()
 	elapsed := time.Since(start)
 
 	st.mu.Lock()
@@ -228,15 +238,16 @@ func runPing(c *cli.Context) error {
 
 func msFloat(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// pingReceive reads replies on the sender's socket until ctx ends.
-func pingReceive(ctx context.Context, s *broadcast.Sender, run uint64, st *pingState, stdout *out, quiet, asJSON bool, arrived chan<- struct{}) {
+// pingReceive reads replies on the sender's socket until stopped is set
+// (and the read deadline passed to wake it).
+func pingReceive(stopped *atomic.Bool, s *broadcast.Sender, run uint64, st *pingState, stdout *out, quiet, asJSON bool, arrived chan<- struct{}) {
 	buf := make([]byte, 65536)
 	sock := s.Socket()
-	for {
-		n, from, err := sock.RecvFromContext(ctx, buf, 0)
+	for !stopped.Load() {
+		n, from, err := sock.RecvFrom(buf, 0)
 		now := time.Now()
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+			if stopped.Load() || errors.Is(err, net.ErrClosed) {
 				return
 			}
 			var te *dgram.TruncatedError
