@@ -227,7 +227,7 @@ func (w want) matches(d datagram, port int) bool {
 func checkExactly(t *testing.T, who string, port int, got []datagram, ws ...want) {
 	t.Helper()
 	used := make([]bool, len(got))
-	ok := true
+	var missing []string
 next:
 	for _, w := range ws {
 		for i, d := range got {
@@ -236,8 +236,7 @@ next:
 				continue next
 			}
 		}
-		ok = false
-		t.Errorf("%s did not receive %v", who, w)
+		missing = append(missing, w.String())
 	}
 	var extra []datagram
 	for i, d := range got {
@@ -245,15 +244,16 @@ next:
 			extra = append(extra, d)
 		}
 	}
+	if len(missing) == 0 && len(extra) == 0 {
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: got %d datagram(s), want exactly %d", who, len(got), len(ws))
+	if len(missing) > 0 {
+		fmt.Fprintf(&b, "\n  missing %d: %s", len(missing), strings.Join(missing, "; "))
+	}
 	if len(extra) > 0 {
-		ok = false
-		t.Errorf("%s received %d datagram(s) it should not have: %s", who, len(extra), describe(extra))
+		fmt.Fprintf(&b, "\n  not expected %d: %s", len(extra), describe(extra))
 	}
-	if !ok {
-		var ww []string
-		for _, w := range ws {
-			ww = append(ww, w.String())
-		}
-		t.Logf("%s received: %s\n  want exactly: %s", who, describe(got), strings.Join(ww, "; "))
-	}
+	t.Error(b.String())
 }

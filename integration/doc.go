@@ -14,11 +14,45 @@
 // both, IPv4 and IPv6 on every link, no default route, bridges without
 // multicast snooping.
 //
+//   - broadcast (bcast send, bcast listen): a limited broadcast out of a
+//     named interface reaches every other host of its LAN once, with the
+//     sender's address, the arrival interface's name and index, TTL 64 and
+//     the payload, and nothing of LAN B; without --iface (no default
+//     route) it fails with advice. A directed broadcast stays on its
+//     subnet; one to another subnet fails naming the address. The two-NIC
+//     host r fans out (--all-interfaces) a limited and a directed
+//     broadcast to both LANs exactly once each, from its address on each;
+//     a receiver on r reports eth0 or eth1, and --iface eth1 keeps only
+//     LAN B's datagrams and counts the other as filtered.
+//   - multicast: IPv4 and IPv6 groups reach the sockets that joined them
+//     and no other, including a socket on a host where another program
+//     joined the group on another port (IP_MULTICAST_ALL off); TTL 1
+//     keeps them off LAN B. Source-specific joins (SOURCE,GROUP) take
+//     only their source. Listeners sharing a port (--reuse-port) each get
+//     exactly their groups' datagrams.
+//   - loss counting (bcast send --seq, bcast listen --seq): with
+//     nftables dropping about 30% at random on the receiver, and with a
+//     tc tbf rate limit on the bridge port towards it, the summary's
+//     received equals what nftables let through (less the kernel drops it
+//     reports), sent is the count sent and missing is exactly sent -
+//     received.
+//   - truncation: datagrams around and far above --buffer are reported
+//     with their real length, the captured length, truncated set exactly
+//     when they did not fit, and the first bytes as sent.
+//   - discovery (bcast announce, bcast discover): instances on LAN A are
+//     found from a1 and from r, LAN B's from r only, each with its port,
+//     text and the addresses of its own link; they are lost when their
+//     namespace is deleted or their link goes down (after the TTL), and at
+//     once, with a goodbye, when the announcer exits.
+//   - relay (bcast relay): one relay between the LANs forwards limited and
+//     directed broadcasts and a group both ways exactly once, rewritten
+//     for the other LAN and never back; two relays between the same LANs
+//     deliver each datagram at most twice and report the loops they cut.
 //   - listen daemon: TCP lines echoed, "quit" closing one connection and
 //     no other, half-close answered then closed, UDP echoes coming back
 //     from the address the client sent to (also a second address on the
 //     same interface), SIGINT ending the daemon with status 0.
-//
+
 // # Running it
 //
 // The tests need root (CAP_SYS_ADMIN and CAP_NET_ADMIN), iproute2 (ip, ss,
