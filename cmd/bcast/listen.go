@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -55,7 +56,7 @@ func listenCommand() *cli.Command {
 			groupFlag("join multicast group `G` (239.1.2.3, ff02::fb%eth0, SOURCE,GROUP; repeatable)"),
 			ifaceFlag("only datagrams that arrived on interface `NAME`; join groups there"),
 			&cli.BoolFlag{Name: "bind-device", Usage: "also bind the socket to --iface (SO_BINDTODEVICE)"},
-			&cli.BoolFlag{Name: "reuse-port", Usage: "share the port with other programs (SO_REUSEADDR, SO_REUSEPORT)"},
+			&cli.BoolFlag{Name: "reuse-port", Usage: "share the port with other programs (SO_REUSEADDR, SO_REUSEPORT); with one IPv4 --group, binds the group address"},
 			&cli.Uint64Flag{Name: "count", Aliases: []string{"c"}, Usage: "stop after `N` datagrams (0: no limit)"},
 			&cli.DurationFlag{Name: "timeout", Aliases: []string{"w"}, Usage: "stop after `D` in all; exit status 3 if nothing arrived"},
 			&cli.DurationFlag{Name: "idle", Usage: "stop when nothing arrived for `D` after the first datagram"},
@@ -85,6 +86,7 @@ type listenPlan struct {
 	expect  uint64
 	quiet   bool
 	json    bool
+	warning string // said on stderr once listening
 }
 
 func planListen(c *cli.Context) (*listenPlan, error) {
@@ -120,6 +122,9 @@ func planListen(c *cli.Context) (*listenPlan, error) {
 			addr, v6 = netip.AddrPortFrom(netip.IPv6Unspecified(), addr.Port()), true
 		}
 	}
+	if c.Bool("reuse-port") && addr.Addr() == netip.IPv4Unspecified() {
+		addr, p.warning = reusePortGroupBind(addr, p.groups)
+	}
 	p.cfg = broadcast.ReceiverConfig{
 		Network: "udp4", Addr: addr, Iface: c.String("iface"), BindDevice: c.Bool("bind-device"),
 		ReusePort: c.Bool("reuse-port"), BufSize: c.Int("buffer"), RecvBuffer: c.Int("recv-buffer"),
@@ -142,6 +147,34 @@ func planListen(c *cli.Context) (*listenPlan, error) {
 		return nil, fmt.Errorf("--recv-buffer %d: must not be negative", p.cfg.RecvBuffer)
 	}
 	return p, nil
+}
+
+// reusePortGroupBind picks the bind address for an IPv4 wildcard listener
+// sharing its port (--reuse-port). Linux hands an IPv4 multicast datagram
+// that arrives from another host to one socket of a wildcard SO_REUSEPORT
+// group, chosen by a hash of addresses and ports, whether or not that socket
+// joined the group (seen on Linux 6.18, with plain sockets too; IPv6 is not
+// affected). Bound to the group's address instead, the listener shares a
+// reuseport group only with listeners of that same group, each of which
+// gets its copy; unicast and broadcast to the port then no longer reach it.
+// With several IPv4 groups there is no such address: the listener keeps the
+// wildcard and says what may happen.
+func reusePortGroupBind(addr netip.AddrPort, groups []multicast.Group) (netip.AddrPort, string) {
+	var g4 []netip.Addr
+	v6 := false
+	for _, g := range groups {
+		v6 = v6 || g.Is6()
+		if !g.Is6() && !slices.Contains(g4, g.Addr) {
+			g4 = append(g4, g.Addr)
+		}
+	}
+	switch {
+	case len(g4) == 1 && !v6:
+		return netip.AddrPortFrom(g4[0], addr.Port()), ""
+	case len(g4) > 1:
+		return addr, "with --reuse-port and several IPv4 groups on a wildcard address, Linux may hand this listener datagrams of a group it did not join, and another listener of the port some of this listener's: run one listener per group"
+	}
+	return addr, ""
 }
 
 // openReceiver binds, joins the groups and prints what it did; shared by
@@ -214,6 +247,9 @@ func runListen(c *cli.Context) error {
 		stdout.JSON(map[string]any{"type": "listening", "addr": local.String(), "network": p.cfg.Network, "joined": groups})
 	} else {
 		stderr.Printf("%s: listening on %s (%s)", name, local, p.cfg.Network)
+	}
+	if p.warning != "" {
+		stderr.Printf("%s: warning: %s", name, p.warning)
 	}
 
 	st := &listenState{tracker: seq.NewTracker(p.expect)}

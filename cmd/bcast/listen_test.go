@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bcastdev/bcast/internal/seq"
+	"github.com/bcastdev/bcast/multicast"
 )
 
 // listenAddr is the address a started listen or echo reported.
@@ -290,5 +291,35 @@ func TestListenIfaceFilter(t *testing.T) {
 	}
 	if sum := ofType(lines, "summary"); len(sum) != 1 || num(t, sum[0], "filtered") != 1 {
 		t.Errorf("summary = %v; want 1 filtered", sum)
+	}
+}
+
+func TestReusePortGroupBind(t *testing.T) {
+	wild := netip.MustParseAddrPort("0.0.0.0:5000")
+	g := func(s string) multicast.Group {
+		grp, err := multicast.ParseGroup(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return grp
+	}
+	tests := []struct {
+		name   string
+		groups []multicast.Group
+		want   string
+		warns  bool
+	}{
+		{"no group", nil, "0.0.0.0:5000", false},
+		{"one group", []multicast.Group{g("239.1.1.1")}, "239.1.1.1:5000", false},
+		{"one group, two sources", []multicast.Group{g("10.0.0.1,232.1.1.1"), g("10.0.0.2,232.1.1.1")}, "232.1.1.1:5000", false},
+		{"two groups", []multicast.Group{g("239.1.1.1"), g("239.1.1.2")}, "0.0.0.0:5000", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, warning := reusePortGroupBind(wild, tt.groups)
+			if got.String() != tt.want || (warning != "") != tt.warns {
+				t.Errorf("= %v, %q; want %v, warning %v", got, warning, tt.want, tt.warns)
+			}
+		})
 	}
 }
