@@ -21,6 +21,11 @@ type batchOp struct {
 	ret   int
 	errno unix.Errno
 
+	// recvFor is &ms[0] of the receive batch the headers were last built
+	// for (nil when they were built for a send or cleared): see
+	// prepareRecv.
+	recvFor *Message
+
 	recvFn, sendFn func(uintptr) bool
 }
 
@@ -42,7 +47,94 @@ func (op *batchOp) put() {
 	clear(op.hdrs)
 	clear(op.iovs)
 	op.s = nil
+	op.recvFor = nil
 	batchOps.Put(op)
+}
+
+// takeRecvOp returns the receive op s kept from its last RecvBatch, or
+// a pooled one. Keeping it saves a receive loop from rebuilding (and the
+// pool from clearing) every header of the batch on every call: under a flood
+// each recvmmsg returns a few datagrams, and building 64 headers cost more
+// than decoding the few that came.
+func (s *Socket) takeRecvOp() *batchOp {
+	if op := s.recvOp.Swap(nil); op != nil {
+		op.ret, op.errno = 0, 0
+		return op
+	}
+	return getBatchOp(s)
+}
+
+// keepRecvOp keeps op for the next RecvBatch on s. It holds the caller's
+// buffers until then, or until Close (which pools it, cleared); a second op,
+// from a concurrent receive, goes back to the pool.
+func (s *Socket) keepRecvOp(op *batchOp) {
+	if !s.recvOp.CompareAndSwap(nil, op) {
+		op.put()
+		return
+	}
+	if s.closed.Load() {
+		s.dropRecvOp()
+	}
+}
+
+// dropRecvOp pools the kept receive op, dropping its references to caller
+// memory.
+func (s *Socket) dropRecvOp() {
+	if op := s.recvOp.Swap(nil); op != nil {
+		op.put()
+	}
+}
+
+// prepareRecv readies the headers for a recvmmsg into ms. When they were
+// built for the same ms by the previous call, it only checks that every
+// buffer and control buffer is still the one they point at and resets what
+// the kernel wrote back (msg_controllen, msg_namelen): loads and compares
+// instead of rebuilding. Anything changed means a full rebuild.
+func (op *batchOp) prepareRecv(ms []Message, family int) error {
+	if op.recvFor == &ms[0] && len(op.hdrs) == len(ms) && op.stillRecv(ms) {
+		return nil
+	}
+	op.recvFor = nil
+	if err := op.prepare(ms, true, family); err != nil {
+		return err
+	}
+	op.recvFor = &ms[0]
+	return nil
+}
+
+// stillRecv reports whether the receive headers still describe ms, and
+// resets their in/out lengths on the way.
+func (op *batchOp) stillRecv(ms []Message) bool {
+	k := 0
+	nameLen := uint32(unsafe.Sizeof(op.names[0].any))
+	for i := range ms {
+		m, h := &ms[i], &op.hdrs[i]
+		if uint64(h.Hdr.Iovlen) != uint64(len(m.Buffers)) || k+len(m.Buffers) > len(op.iovs) {
+			return false
+		}
+		for _, b := range m.Buffers {
+			v := &op.iovs[k]
+			var base *byte
+			if len(b) > 0 {
+				base = unsafe.SliceData(b)
+			}
+			if v.Base != base || uint64(v.Len) != uint64(len(b)) {
+				return false
+			}
+			k++
+		}
+		ctl := m.Control[:cap(m.Control)]
+		var cbase *byte
+		if len(ctl) > 0 {
+			cbase = unsafe.SliceData(ctl)
+		}
+		if h.Hdr.Control != cbase {
+			return false
+		}
+		h.Hdr.SetControllen(len(ctl))
+		h.Hdr.Namelen = nameLen
+	}
+	return k == len(op.iovs)
 }
 
 // prepare fills the headers from ms. recv says whether the name buffers are
@@ -163,9 +255,9 @@ func (s *Socket) recvBatch(ms []Message, flags int) (int, error) {
 	if len(ms) == 0 {
 		return 0, nil
 	}
-	op := getBatchOp(s)
-	defer op.put()
-	if err := op.prepare(ms, true, s.family); err != nil {
+	op := s.takeRecvOp()
+	defer s.keepRecvOp(op)
+	if err := op.prepareRecv(ms, s.family); err != nil {
 		return 0, err
 	}
 	flags = s.recvFlags(flags)

@@ -38,6 +38,10 @@ type Socket struct {
 	// The caller's deadlines in Unix nanoseconds (0 = none), kept so that a
 	// context-aware call can put them back after its context fired.
 	readDeadline, writeDeadline atomic.Int64
+
+	// recvOp is the scratch of the last RecvBatch, kept for the next one
+	// (see takeRecvOp).
+	recvOp atomic.Pointer[batchOp]
 }
 
 // Open is socket_create: a new socket of the given family (unix.AF_INET,
@@ -181,7 +185,9 @@ func (s *Socket) SyscallConn() (syscall.RawConn, error) { return s.rc, nil }
 // an error matching net.ErrClosed. Closing twice returns that error too.
 func (s *Socket) Close() error {
 	s.closed.Store(true)
-	return s.wrapErr("close", "", s.file.Close())
+	err := s.file.Close()
+	s.dropRecvOp()
+	return s.wrapErr("close", "", err)
 }
 
 // SetNonblock is socket_set_nonblock (on=true) and socket_set_block

@@ -1,0 +1,84 @@
+package dgram
+
+import (
+	"bytes"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// RecvBatch keeps its headers from one call to the next when it is given the
+// same messages; whatever the caller changed in between must still be seen.
+func TestRecvBatchSeesChangedMessages(t *testing.T) {
+	rx, tx, to := udpPair(t, unix.AF_INET)
+	bound(t, rx, tx)
+	if err := rx.SetOptionBool(unix.IPPROTO_IP, unix.IP_PKTINFO, true); err != nil {
+		t.Fatal(err)
+	}
+	ms := make([]Message, 4)
+	for i := range ms {
+		ms[i] = Message{Buffers: [][]byte{make([]byte, 64)}, Control: make([]byte, 0, 64)}
+	}
+	// recvOne sends payload and receives it into ms (all of ms offered).
+	recvOne := func(payload string) *Message {
+		t.Helper()
+		if _, err := tx.SendTo([]byte(payload), 0, to); err != nil {
+			t.Fatal(err)
+		}
+		n, err := rx.RecvBatch(ms, 0)
+		if err != nil || n != 1 {
+			t.Fatalf("RecvBatch(%q) = %d, %v; want 1", payload, n, err)
+		}
+		return &ms[0]
+	}
+
+	m := recvOne("first")
+	if string(m.Buffers[0][:m.N]) != "first" || len(m.Control) == 0 || !m.Addr.AddrPort.IsValid() {
+		t.Fatalf("first: %q, %d control bytes, from %v", m.Buffers[0][:m.N], len(m.Control), m.Addr)
+	}
+	firstCtl := len(m.Control)
+	// Unchanged messages, reused. The kernel wrote back how much control
+	// data the first datagram used; with IP_RECVTTL on, the next ones bring
+	// more, which fits only if that length was reset to the whole buffer.
+	if err := rx.SetOptionBool(unix.IPPROTO_IP, unix.IP_RECVTTL, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"second", "third"} {
+		if m := recvOne(p); string(m.Buffers[0][:m.N]) != p || len(m.Control) <= firstCtl || m.ControlTruncated() || !m.Addr.AddrPort.IsValid() {
+			t.Fatalf("%s: %q, %d control bytes (first had %d), ctrunc %v, from %v", p, m.Buffers[0][:m.N], len(m.Control), firstCtl, m.ControlTruncated(), m.Addr)
+		}
+	}
+
+	// A buffer replaced in place (same Buffers backing array).
+	old := ms[0].Buffers[0]
+	fresh := make([]byte, 64)
+	ms[0].Buffers[0] = fresh
+	if m := recvOne("into the new buffer"); !bytes.Equal(fresh[:m.N], []byte("into the new buffer")) || bytes.Contains(old, []byte("new")) {
+		t.Errorf("replaced buffer: new holds %q, old %q", fresh[:m.N], old[:20])
+	}
+
+	// A shorter buffer: the datagram must be cut at its new length.
+	ms[0].Buffers[0] = fresh[:4]
+	if m := recvOne("truncated now"); m.N != 4 || m.Size != 13 || !m.Truncated() {
+		t.Errorf("shortened buffer: N %d Size %d truncated %v; want 4 13 true", m.N, m.Size, m.Truncated())
+	}
+
+	// Two buffers instead of one: scattered over both.
+	a, b := make([]byte, 3), make([]byte, 64)
+	ms[0].Buffers = [][]byte{a, b}
+	if m := recvOne("scattered"); m.N != 9 || string(a) != "sca" || string(b[:6]) != "ttered" {
+		t.Errorf("two buffers: N %d, %q + %q", m.N, a, b[:6])
+	}
+
+	// No room for control data any more: the kernel must be told so.
+	ms[0].Control = nil
+	if m := recvOne("no control"); len(m.Control) != 0 || !m.ControlTruncated() {
+		t.Errorf("no control buffer: %d control bytes, ctrunc %v; want 0 and MSG_CTRUNC", len(m.Control), m.ControlTruncated())
+	}
+
+	// Close pools the kept scratch, so the socket stops holding the buffers.
+	rx.Close()
+	if rx.recvOp.Load() != nil {
+		t.Error("Close kept the receive scratch (and the caller's buffers)")
+	}
+}
