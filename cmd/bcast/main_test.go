@@ -70,7 +70,13 @@ type binProc struct {
 // first line.
 func binStart(t *testing.T, args ...string) (*binProc, map[string]any) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	return startCmd(t, exec.Command(binary, args...))
+}
+
+// startCmd starts cmd (the binary, perhaps through ip netns exec) and
+// returns it with its first line of output.
+func startCmd(t *testing.T, cmd *exec.Cmd) (*binProc, map[string]any) {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +94,7 @@ func binStart(t *testing.T, args ...string) (*binProc, map[string]any) {
 	})
 	first := p.next(t)
 	if first == nil {
-		t.Fatalf("bcast %s printed nothing; stderr:\n%s", strings.Join(args, " "), p.stderr.String())
+		t.Fatalf("%s printed nothing; stderr:\n%s", strings.Join(cmd.Args, " "), p.stderr.String())
 	}
 	return p, first
 }

@@ -26,7 +26,8 @@ datagram carries a sequence stamp, and the reply is matched to its send time.
 The summary gives sent, received, loss, duplicates (a broadcast ping is
 answered by each server: the extra replies are duplicates), reordered
 replies, and min/avg/max/p99 round-trip time (p99 within 0.8%). After the
-last datagram, ping waits --wait for the replies still out.
+last datagram, ping waits --wait for the replies still out (all of --wait
+for a broadcast or group address, where more servers may answer).
 
 Exit status 0 when any reply came back, 3 when none did, 1 when a send
 failed.`
@@ -169,7 +170,10 @@ func runPing(c *cli.Context) error {
 			break
 		}
 	}
-	// Wait for the replies still out, unless all are in or Ctrl-C.
+	// Wait for the replies still out, unless all are in or Ctrl-C. Several
+	// servers answer a broadcast or a group: then the whole --wait is
+	// spent collecting them.
+	many := manyRepliers(to.Addr())
 	if sendErr == nil && c.Context.Err() == nil {
 		deadline := time.NewTimer(wait)
 	waiting:
@@ -177,7 +181,7 @@ func runPing(c *cli.Context) error {
 			st.mu.Lock()
 			got := st.tracker.Received()
 			st.mu.Unlock()
-			if got >= sent {
+			if got >= sent && !many {
 				break
 			}
 			select {
@@ -234,6 +238,25 @@ func runPing(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("%s: no reply from %s", name, to), exitTimeout)
 	}
 	return nil
+}
+
+// manyRepliers reports whether a datagram to a may reach several hosts: a
+// group, the limited broadcast address, or the broadcast address of a
+// subnet of this host.
+func manyRepliers(a netip.Addr) bool {
+	a = a.Unmap()
+	if a.IsMulticast() || a == broadcast.LimitedBroadcast() {
+		return true
+	}
+	ifs, _ := broadcast.Interfaces()
+	for _, ifi := range ifs {
+		for _, ad := range ifi.Addrs {
+			if ad.Broadcast == a {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func msFloat(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
