@@ -157,6 +157,16 @@ func startListen(t *testing.T, h *netns.Host, args ...string) *listener {
 func stopListeners(t *testing.T, ls ...*listener) []listenOutput {
 	t.Helper()
 	time.Sleep(settle)
+	// Whatever arrived must have been read before the interrupt: a
+	// listener starved of CPU on a busy machine would otherwise lose
+	// datagrams still queued in its socket when it exits.
+	seen := map[*netns.Host]bool{}
+	for _, l := range ls {
+		if !seen[l.host] {
+			seen[l.host] = true
+			waitUDPQueuesEmpty(t, l.host)
+		}
+	}
 	errs := make(chan error, len(ls))
 	for _, l := range ls {
 		go func() { errs <- l.interrupt() }()

@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,13 +59,6 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (done
 	}
 }
 
-// waitUDPBound waits until at least n UDP sockets in h are bound to port,
-// i.e. the receivers started there are ready for datagrams.
-func waitUDPBound(t *testing.T, h *netns.Host, port, n int) {
-	t.Helper()
-	waitSockets(t, h, "udp", port, n)
-}
-
 // waitSockets waits until at least n sockets of proto ("udp", or "tcp" for
 // listening ones) in h have local port port, as ss shows them.
 func waitSockets(t *testing.T, h *netns.Host, proto string, port, n int) {
@@ -90,22 +81,22 @@ func waitSockets(t *testing.T, h *netns.Host, proto string, port, n int) {
 	})
 }
 
-// waitJoined waits until h's interface ifname is a member of group, as the
-// kernel's /proc/net/igmp or /proc/net/igmp6 shows, i.e. a receiver's
-// join has taken effect.
-func waitJoined(t *testing.T, h *netns.Host, ifname string, group netip.Addr) {
+// waitUDPQueuesEmpty waits until no UDP socket in h has datagrams waiting
+// to be read (ss's Recv-Q is 0 for each).
+func waitUDPQueuesEmpty(t *testing.T, h *netns.Host) {
 	t.Helper()
-	waitFor(t, readyTimeout, fmt.Sprintf("%s on %s joined to %v", ifname, h.Name(), group), func() (bool, string) {
-		out, err := h.Run(context.Background(), "ip", "maddr", "show", "dev", ifname)
+	waitFor(t, readyTimeout, "every UDP receive queue in "+h.Name()+" read empty", func() (bool, string) {
+		out, err := h.Run(context.Background(), "ss", "-Hnua")
 		if err != nil {
 			return false, err.Error()
 		}
-		for _, f := range strings.Fields(string(out)) {
-			if a, err := netip.ParseAddr(f); err == nil && a == group {
-				return true, ""
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 2 && f[1] != "0" {
+				return false, string(out)
 			}
 		}
-		return false, string(out)
+		return true, ""
 	})
 }
 
@@ -171,41 +162,4 @@ func rootQdisc(t *testing.T, lab *netns.Lab, lan *netns.LAN, dev string) qdiscSt
 		t.Fatalf("tc -s -j qdisc show dev %s: %v\n%s", dev, err, out)
 	}
 	return qs[0]
-}
-
-// udpStats returns the UDP counters of /proc/net/snmp (or snmp6 with
-// v6) in h, e.g. "InDatagrams", "RcvbufErrors": they tell a loss in the
-// receiver's socket buffer from a loss on the wire.
-func udpStats(t *testing.T, h *netns.Host, v6 bool) map[string]uint64 {
-	t.Helper()
-	file, prefix := "/proc/net/snmp", "Udp:"
-	if v6 {
-		file, prefix = "/proc/net/snmp6", "Udp6"
-	}
-	out, err := h.Run(t.Context(), "cat", file)
-	if err != nil {
-		t.Fatalf("%s: %v", h.Name(), err)
-	}
-	stats := map[string]uint64{}
-	lines := strings.Split(string(out), "\n")
-	for i, l := range lines {
-		if v6 {
-			f := strings.Fields(l)
-			if len(f) == 2 && strings.HasPrefix(f[0], prefix) {
-				n, _ := strconv.ParseUint(f[1], 10, 64)
-				stats[strings.TrimPrefix(f[0], prefix)] = n
-			}
-			continue
-		}
-		// snmp: a line of names, then a line of values.
-		if strings.HasPrefix(l, prefix) && i+1 < len(lines) && strings.HasPrefix(lines[i+1], prefix) {
-			names, vals := strings.Fields(l)[1:], strings.Fields(lines[i+1])[1:]
-			for j := range min(len(names), len(vals)) {
-				n, _ := strconv.ParseUint(vals[j], 10, 64)
-				stats[names[j]] = n
-			}
-			break
-		}
-	}
-	return stats
 }
