@@ -160,3 +160,30 @@ func TestIntegrationReceiverReportsWhichInterfaceABroadcastCameInOn(t *testing.T
 		t.Errorf("r (--iface eth1): summary filtered = %d; want 1 (a1's datagram, on eth0)", f)
 	}
 }
+
+// TestIntegrationDirectedBroadcastUsesTheSubnetsRealPrefix puts a LAN on a
+// /22: its broadcast address is 10.72.3.255, not the 10.72.0.255 a /24
+// guess would give, which hosts outside 10.72.0.0/24 would ignore.
+func TestIntegrationDirectedBroadcastUsesTheSubnetsRealPrefix(t *testing.T) {
+	t.Parallel()
+	lab := netns.New(t)
+	lan := lab.LAN("W", netip.MustParsePrefix("10.72.0.0/22"), netip.Prefix{})
+	addrs := map[string]string{"h1": "10.72.0.1", "h2": "10.72.2.9", "h3": "10.72.3.200"}
+	hosts := map[string]*netns.Host{}
+	for _, name := range []string{"h1", "h2", "h3"} {
+		hosts[name] = lab.Host(name)
+		hosts[name].Attach(lan, "eth0", netip.MustParseAddr(addrs[name]), netip.Addr{})
+	}
+	const port = 9106
+	ls := map[string]*listener{
+		"h2": startListen(t, hosts["h2"], "--listen", ":9106"),
+		"h3": startListen(t, hosts["h3"], "--listen", ":9106"),
+	}
+	const msg = "every subnet's broadcast"
+	send(t, hosts["h1"], "--to", ":9106", "--all-interfaces", "--message", msg)
+	got := stopAll(t, ls)
+	for _, h := range []string{"h2", "h3"} {
+		checkExactly(t, h, port, got[h], want{src: netip.MustParseAddr(addrs["h1"]), dst: netip.MustParseAddr("10.72.3.255"),
+			kind: "broadcast", nic: hosts[h].NIC("eth0"), ttl: defaultTTL, payload: msg})
+	}
+}

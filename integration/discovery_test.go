@@ -192,3 +192,32 @@ func TestIntegrationDiscoveryFindsPeersOnTheLANAndLosesThemWhenTheyGo(t *testing
 		}
 	}
 }
+
+// TestIntegrationDiscoveryOverIPv6FindsAndLosesPeers browses over IPv6
+// (multicast to ff02::8000:6278, IPv6 having no broadcast) on one LAN.
+func TestIntegrationDiscoveryOverIPv6FindsAndLosesPeers(t *testing.T) {
+	t.Parallel()
+	_, _, hs := oneLAN(t, "browser", "printer")
+	bcast := bin(t, "bcast")
+	announcer := start(t, hs[1], bcast, "announce", "--json", "--network", "udp6", "--service", "printer", "--instance", "v6",
+		"--port", "631", "--text", "model=v6", "--interval", "300ms")
+	announcer.waitStdout(`the "announcing" line`, func(l string) bool { return strings.Contains(l, `"type":"announcing"`) })
+	browser := start(t, hs[0], bcast, "discover", "--json", "--network", "udp6", "--service", "printer")
+
+	e := waitPeer(t, browser, "found", "v6", readyTimeout)
+	nic := hs[1].NIC("eth0")
+	// An announcement carries every address of the interface it left
+	// by, whichever family carried it.
+	if e.Port != 631 || !slices.Contains(e.Addrs, nic.Addr6().String()) || !slices.Contains(e.Addrs, nic.Addr4().String()) ||
+		!slices.Equal(e.Interfaces, []string{"eth0"}) || e.Text["model"] != "v6" {
+		t.Errorf("browser: %v; want printer/v6 port 631 with addresses %v and %v, heard on [eth0], text model=v6", e, nic.Addr6(), nic.Addr4())
+	}
+	if src, err := netip.ParseAddrPort(e.Src); err != nil || !src.Addr().Is6() {
+		t.Errorf("browser: src %q; want the announcer's IPv6 address and port", e.Src)
+	}
+	nic.SetDown()
+	if e := waitPeer(t, browser, "lost", "v6", 4*time.Second); e.Goodbye {
+		t.Errorf("browser: %v; no goodbye can cross a link that is down", e)
+	}
+	browser.mustSucceed(browser.interrupt())
+}

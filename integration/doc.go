@@ -23,7 +23,8 @@
 //     host r fans out (--all-interfaces) a limited and a directed
 //     broadcast to both LANs exactly once each, from its address on each;
 //     a receiver on r reports eth0 or eth1, and --iface eth1 keeps only
-//     LAN B's datagrams and counts the other as filtered.
+//     LAN B's datagrams and counts the other as filtered. On a /22 the
+//     directed broadcast goes to the /22's broadcast address.
 //   - multicast: IPv4 and IPv6 groups reach the sockets that joined them
 //     and no other, including a socket on a host where another program
 //     joined the group on another port (IP_MULTICAST_ALL off); TTL 1
@@ -43,7 +44,8 @@
 //     found from a1 and from r, LAN B's from r only, each with its port,
 //     text and the addresses of its own link; they are lost when their
 //     namespace is deleted or their link goes down (after the TTL), and at
-//     once, with a goodbye, when the announcer exits.
+//     once, with a goodbye, when the announcer exits. Over IPv6 (multicast)
+//     an instance is found and lost when its link goes down.
 //   - relay (bcast relay): one relay between the LANs forwards limited and
 //     directed broadcasts and a group both ways exactly once, rewritten
 //     for the other LAN and never back; two relays between the same LANs
