@@ -52,8 +52,8 @@ EXIT STATUS:
 ENVIRONMENT (a flag given on the command line wins):
    BCAST_TO       --to       (send, ping)
    BCAST_LISTEN   --listen   (listen, echo)
-   BCAST_IFACE    --iface    (send, listen, echo, ping, doctor)
-   BCAST_GROUP    --group    (listen, echo, doctor; comma-separated for several)
+   BCAST_IFACE    --iface    (send, listen, echo, ping, doctor, ifaces, discover, announce)
+   BCAST_GROUP    --group    (listen, echo, relay, doctor; several comma-separated)
    BCAST_TTL      --ttl      (send, ping, relay)
    BCAST_PORT     --port     (relay, doctor)
    BCAST_JSON     --json     (every command that has it; "true" or "1")

@@ -126,3 +126,11 @@ func micros(d time.Duration) float64 {
 
 // tsText is the local wall-clock time of a datagram, to the microsecond.
 func tsText(t time.Time) string { return t.Format("15:04:05.000000") }
+
+// plural is "1 datagram" or "2 datagrams".
+func plural(n uint64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.FormatUint(n, 10) + " " + noun + "s"
+}

@@ -204,7 +204,7 @@ loop:
 		if elapsed > 0 {
 			rate = float64(sent) / elapsed.Seconds()
 		}
-		line := fmt.Sprintf("%d datagrams sent (%d bytes) to %s in %.3fs (%.1f/s), %d errors", sent, bytes, p.to, elapsed.Seconds(), rate, failed)
+		line := fmt.Sprintf("%s sent (%d bytes) to %s in %.3fs (%.1f/s), %s", plural(sent, "datagram"), bytes, p.to, elapsed.Seconds(), rate, plural(failed, "error"))
 		if p.stamp {
 			line += fmt.Sprintf(", run %016x", run)
 		}
