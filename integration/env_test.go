@@ -63,6 +63,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (done
 // listening ones) in h have local port port, as ss shows them.
 func waitSockets(t *testing.T, h *netns.Host, proto string, port, n int) {
 	t.Helper()
+	requireCommand(t, "ss")
 	flags := "-Hnua" // every UDP socket
 	if proto == "tcp" {
 		flags = "-Hntl" // listening TCP sockets
@@ -85,6 +86,7 @@ func waitSockets(t *testing.T, h *netns.Host, proto string, port, n int) {
 // to be read (ss's Recv-Q is 0 for each).
 func waitUDPQueuesEmpty(t *testing.T, h *netns.Host) {
 	t.Helper()
+	requireCommand(t, "ss")
 	waitFor(t, readyTimeout, "every UDP receive queue in "+h.Name()+" read empty", func() (bool, string) {
 		out, err := h.Run(context.Background(), "ss", "-Hnua")
 		if err != nil {
