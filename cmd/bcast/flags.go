@@ -30,7 +30,7 @@ func quietFlag(usage string) cli.Flag {
 }
 
 func ttlFlag(usage string) cli.Flag {
-	return &cli.IntFlag{Name: "ttl", EnvVars: []string{envTTL}, Usage: usage}
+	return &cli.IntFlag{Name: "ttl", EnvVars: []string{envTTL}, Usage: usage, DefaultText: "the kernel's"}
 }
 
 func groupFlag(usage string) cli.Flag {
