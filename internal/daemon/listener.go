@@ -69,7 +69,28 @@ func newListener(s *dgram.Socket, network, path, name string) (*Listener, error)
 	}
 	// The event loop never waits inside a call: an empty queue is EAGAIN.
 	s.SetNonblock(true)
+	if err := askDestination(s); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return &Listener{sock: s, network: network, addr: a, path: path, name: name}, nil
+}
+
+// askDestination makes a UDP socket report each datagram's destination
+// and arrival interface, so that a wildcard-bound listener answers from the
+// address the client wrote to: a reply from another of the host's
+// addresses never reaches a client with a connected socket (nc -u).
+func askDestination(s *dgram.Socket) error {
+	if s.Type() != unix.SOCK_DGRAM {
+		return nil
+	}
+	switch s.Family() {
+	case unix.AF_INET:
+		return s.SetOptionBool(unix.IPPROTO_IP, unix.IP_PKTINFO, true)
+	case unix.AF_INET6:
+		return s.SetOptionBool(unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, true)
+	}
+	return nil
 }
 
 // ParseListenAddr checks the address of a listener before anything is

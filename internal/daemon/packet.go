@@ -2,8 +2,10 @@ package daemon
 
 import (
 	"fmt"
+	"net/netip"
 
 	"github.com/bcastdev/bcast/dgram"
+	"github.com/bcastdev/bcast/msghdr"
 	"golang.org/x/sys/unix"
 )
 
@@ -17,17 +19,23 @@ type packetBatch struct {
 	msgs    []dgram.Message
 	replies []dgram.Message
 	errText []byte
+	ctl     msghdr.Control
 }
+
+// ctlSpace holds one IP_PKTINFO or IPV6_PKTINFO message, received or sent.
+var ctlSpace = (msghdr.FlagPktInfo4 | msghdr.FlagPktInfo6).Space(0)
 
 func newPacketBatch(size int) *packetBatch {
 	b := &packetBatch{size: size, msgs: make([]dgram.Message, batchSize), replies: make([]dgram.Message, 0, batchSize)}
 	for i := range b.msgs {
 		b.msgs[i].Buffers = [][]byte{make([]byte, size)}
+		b.msgs[i].Control = make([]byte, 0, ctlSpace)
 	}
-	// Each reply's one-element buffer list is made here, once: a reply
-	// then costs no allocation.
+	// Each reply's one-element buffer list and control buffer are made
+	// here, once: a reply then costs no allocation.
 	for i := range b.replies[:batchSize] {
 		b.replies[:batchSize][i].Buffers = make([][]byte, 1)
+		b.replies[:batchSize][i].Control = make([]byte, 0, ctlSpace)
 	}
 	b.errText = fmt.Appendf(nil, "error: datagram longer than %d bytes\n", size)
 	return b
@@ -77,6 +85,7 @@ func (s *Server) reply(l *Listener, b *packetBatch, n int) {
 		b.replies = b.replies[:len(b.replies)+1]
 		r := &b.replies[len(b.replies)-1]
 		r.Buffers[0], r.Addr = payload, m.Addr
+		r.Control = b.replySource(r.Control[:0], m.Control)
 	}
 	for i := 0; i < len(b.replies); {
 		sent, err := l.sock.SendBatch(b.replies[i:], 0)
@@ -99,4 +108,27 @@ func (s *Server) reply(l *Listener, b *packetBatch, n int) {
 	for i := range b.replies {
 		b.replies[i].Buffers[0], b.replies[i].Addr = nil, dgram.Addr{} // drop references until the next batch
 	}
+}
+
+// replySource builds the control message that makes a reply leave from the
+// address the request was sent to, out of the interface it came in on. For
+// IPv4 the kernel already worked that address out (ipi_spec_dst: the
+// destination itself for unicast, the interface's address for a broadcast).
+// An IPv6 request to a multicast group is answered from the kernel's
+// choice. Nothing is added when the request carried no pktinfo.
+func (b *packetBatch) replySource(dst, received []byte) []byte {
+	if b.ctl.Parse(received) != nil {
+		return dst
+	}
+	switch {
+	case b.ctl.Has&msghdr.FlagPktInfo6 != 0:
+		src := b.ctl.Dst
+		if src.IsMulticast() {
+			src = netip.Addr{}
+		}
+		return msghdr.AppendPktInfo6(dst, b.ctl.IfIndex, src)
+	case b.ctl.Has&msghdr.FlagPktInfo4 != 0:
+		return msghdr.AppendPktInfo4(dst, b.ctl.IfIndex, b.ctl.SpecDst)
+	}
+	return dst
 }
