@@ -325,3 +325,32 @@ func TestOptions(t *testing.T) {
 		t.Errorf("unknown option: %v", err)
 	}
 }
+
+// A context that has already ended must end the call at once, and must not
+// consume a datagram that is waiting.
+func TestContextAlreadyDone(t *testing.T) {
+	rx, tx, to := udpPair(t, unix.AF_INET)
+	if _, err := tx.SendTo([]byte("keep"), 0, to); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := rx.RecvFromContext(ctx, make([]byte, 8), 0)
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("RecvFromContext with a cancelled context: %v; want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("RecvFromContext with a cancelled context blocked")
+	}
+	rx.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, _, err := rx.RecvFrom(make([]byte, 8), 0)
+	if err != nil || n != 4 {
+		t.Errorf("the waiting datagram after the cancelled call: %d, %v; want it still there", n, err)
+	}
+}

@@ -238,27 +238,35 @@ func (s *Socket) watch(ctx context.Context, read bool) func(error) error {
 	if ctx.Done() == nil {
 		return func(err error) error { return err }
 	}
-	if err := ctx.Err(); err != nil {
-		return func(error) error { return err }
-	}
 	setDeadline, own := s.file.SetWriteDeadline, &s.writeDeadline
 	if read {
 		setDeadline, own = s.file.SetReadDeadline, &s.readDeadline
+	}
+	restore := func(err error) error {
+		if d := own.Load(); d != 0 {
+			setDeadline(time.Unix(0, d))
+		} else {
+			setDeadline(time.Time{})
+		}
+		// Only the wait is turned into the context's error: a call that
+		// got its datagram before the context ended returns it.
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return ctx.Err()
+		}
+		return err
+	}
+	if ctx.Err() != nil {
+		// Already over: a deadline in the past makes the poller refuse
+		// the call before it takes anything from the socket.
+		setDeadline(time.Unix(1, 0))
+		return restore
 	}
 	w := newWaker(ctx, func() { setDeadline(time.Unix(1, 0)) })
 	return func(err error) error {
 		if !w.finish() {
 			return err
 		}
-		if d := own.Load(); d != 0 {
-			setDeadline(time.Unix(0, d))
-		} else {
-			setDeadline(time.Time{})
-		}
-		if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
-			return ctx.Err()
-		}
-		return err
+		return restore(err)
 	}
 }
 
