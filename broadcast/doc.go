@@ -93,4 +93,61 @@
 // on an interface index the cache does not know marks it too; the receiving
 // goroutine then refreshes it, at most once a second, so a flood of
 // changes or of unknown indexes costs at most one dump per second.
+//
+// # Speed
+//
+// Sending, from the slowest path to the fastest:
+//
+//	Send, SendVia        one sendmsg per datagram
+//	SendBatch            one sendmmsg for a whole batch (the kernel takes up to
+//	                     1024 messages per call; more take more calls)
+//	SendMany             SendBatch, or with SenderConfig.GSO: each run of up to
+//	                     64 equal-size datagrams (the last may be shorter,
+//	                     65507 bytes at most) as one UDP_SEGMENT send, all the
+//	                     runs of a call in one sendmmsg. The kernel, or the
+//	                     network card, cuts them into datagrams; the receiver
+//	                     sees ordinary datagrams.
+//
+// SendMany decides per call: runs of equal sizes go by GSO, anything else
+// (sizes that all differ, empty or over-long datagrams, a single one) goes
+// one per message in the same sendmmsg. Payloads cut one after another out
+// of one buffer reach the kernel as one iovec per run, which it copies
+// faster than many short ones. Every path costs no allocation per call
+// once warm.
+//
+// GSO needs Linux 4.18; NewSender asks the kernel whether it knows
+// UDP_SEGMENT (reading the option, nothing is sent). Whether the route and
+// the device take it shows at the first send, and a refusal is never the
+// caller's error: the refused send's datagrams and the rest of the call go
+// one per message at once. EIO (a device without checksum offload, an IPsec
+// route), EINVAL, ENOPROTOOPT and EOPNOTSUPP turn GSO off for the Sender
+// for good, since every later send would meet the same refusal; EMSGSIZE
+// (a segment larger than the route's MTU, where a plain datagram is
+// fragmented instead) only stops GSO for segments of that size and larger.
+// The decision is per Sender, not per destination: make another Sender to
+// try again. If the plain datagrams then fail the same way, GSO was not at
+// fault: it stays on and the error is returned. Sender.Path, GSO, GSOError
+// and Stats tell which path the sends took and why.
+//
+// Sender.Connect is the fast path for a stream to one destination: the
+// kernel keeps the route of the connected socket instead of looking it up
+// for every sendmsg, and datagrams go without an address. It also changes
+// what the socket receives and where it sends from (see Connect), so it is
+// not for the fan-outs, which are never connected. IP_PKTINFO (Iface, Src)
+// makes the kernel look the route up per datagram regardless.
+//
+// Receiving: Receive reads up to Batch datagrams with one recvmmsg, parses
+// their control messages in place and allocates nothing per datagram. With
+// ReceiverConfig.GRO (Linux 5.0) the kernel hands over a run of datagrams
+// from one sender, such as a GSO send over loopback or a run that a network
+// card with GRO coalesced, as one buffer with its segment size; Receive cuts
+// it back into Packets that differ from those of single datagrams only in
+// costing less. Where the kernel lacks UDP_GRO, Listen goes on without it
+// (Receiver.GRO, Warnings). Receiver.Coalesced counts the datagrams that
+// arrived coalesced.
+//
+// A receive loop should keep its context and deadline: Receive costs nothing
+// extra while ctx stays the same, but each SetReadDeadline resets a runtime
+// timer, a cost to pay once in a while (a deadline a second ahead, renewed
+// every few hundred milliseconds), not per call.
 package broadcast

@@ -132,3 +132,52 @@ func ExampleExplain() {
 	}
 	// Output: The kernel has no route for that destination.
 }
+
+// A stream of equal-size datagrams to one destination: connected, sent with
+// GSO (up to 64 datagrams per system call), received with GRO (one buffer
+// per run, split back into datagrams). Either end falls back by itself
+// where the kernel or the interface does not offer the offload.
+func ExampleSender_SendMany() {
+	r, err := broadcast.Listen(broadcast.ReceiverConfig{GRO: true, Addr: netip.MustParseAddrPort("127.0.0.1:0")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+	s, err := broadcast.NewSender(broadcast.SenderConfig{GSO: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Connect(r.LocalAddr()); err != nil { // one destination: the kernel keeps its route
+		log.Fatal(err)
+	}
+
+	payloads := make([][]byte, 10)
+	for i := range payloads {
+		payloads[i] = fmt.Appendf(nil, "datagram %d", i) // 10 bytes each
+	}
+	n, err := s.SendMany(payloads, r.LocalAddr())
+	fmt.Println(n, err, s.Path())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out := make([]broadcast.Packet, 16)
+	for got := 0; got < n; {
+		k, err := r.Receive(ctx, out)
+		if err != nil {
+			log.Fatal(err)
+		}
+		for _, p := range out[:k] {
+			if got == 0 || got == n-1 {
+				fmt.Printf("%s (%d bytes)\n", p.Data, p.Size)
+			}
+			got++
+		}
+	}
+	fmt.Println("coalesced:", r.Coalesced())
+	// Output:
+	// 10 <nil> gso
+	// datagram 0 (10 bytes)
+	// datagram 9 (10 bytes)
+	// coalesced: 10
+}

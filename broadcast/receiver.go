@@ -51,6 +51,15 @@ type ReceiverConfig struct {
 	// default. The kernel caps it at net.core.rmem_max unless the process
 	// has CAP_NET_ADMIN; Warnings tells when it got less.
 	RecvBuffer int
+	// GRO turns on UDP generic receive offload (UDP_GRO, Linux 5.0): the
+	// kernel may hand over a run of equal-size datagrams from one sender as
+	// one buffer, which Receive splits back into one Packet per datagram.
+	// It saves system calls and kernel work per datagram under load, most
+	// of all with senders that use GSO (SenderConfig.GSO). Each buffer is
+	// then at least 65536 bytes, whatever BufSize says; BufSize still cuts
+	// each datagram, as without GRO. On a kernel without UDP_GRO, Listen
+	// goes on without it and says so in Warnings; GRO tells which.
+	GRO bool
 }
 
 // Packet is one received datagram with everything the kernel said about it.
@@ -112,9 +121,12 @@ type Receiver struct {
 	bufs  [][]byte
 	ctl   msghdr.Control
 	watch ctxWatch
+	gro   bool // UDP_GRO is on
+	split split
 
-	drops    atomic.Uint32
-	filtered atomic.Uint64
+	drops     atomic.Uint32
+	filtered  atomic.Uint64
+	coalesced atomic.Uint64
 
 	replyMu  sync.Mutex // guards the reply scratch
 	replyMsg dgram.Message
@@ -178,9 +190,14 @@ func Listen(cfg ReceiverConfig) (*Receiver, error) {
 	}
 	r.msgs = make([]dgram.Message, cfg.Batch)
 	r.bufs = make([][]byte, cfg.Batch)
-	space := controlFlags.Space(0)
+	flags, bufSize := controlFlags, cfg.BufSize
+	if r.gro {
+		flags |= msghdr.FlagUDPGRO
+		bufSize = max(bufSize, groBufSize)
+	}
+	space := flags.Space(0)
 	for i := range r.msgs {
-		r.bufs[i] = make([]byte, cfg.BufSize)
+		r.bufs[i] = make([]byte, bufSize)
 		r.msgs[i] = dgram.Message{Buffers: r.bufs[i : i+1 : i+1], Control: make([]byte, 0, space)}
 	}
 	return r, nil
@@ -218,6 +235,9 @@ func (r *Receiver) open(family int, addr netip.AddrPort) error {
 		if err := sock.SetOptionBool(o.level, o.name, true); err != nil {
 			return err
 		}
+	}
+	if r.cfg.GRO {
+		r.enableGRO()
 	}
 	if r.cfg.ReusePort {
 		if err := sock.SetReuseAddr(true); err != nil {
@@ -303,7 +323,9 @@ func (r *Receiver) Refresh() error { return r.view.refresh() }
 // SetReadDeadline bounds Receive: after t, it fails with an error matching
 // os.ErrDeadlineExceeded. A zero t means no deadline. Set the deadline here
 // rather than on Socket(): Receive borrows the socket's read deadline to
-// honour its context, and puts back the one set here.
+// honour its context, and puts back the one set here. Each call resets a
+// runtime timer: a receive loop should renew a deadline now and then, not
+// before every Receive.
 func (r *Receiver) SetReadDeadline(t time.Time) error { return r.watch.setDeadline(t) }
 
 // Close closes the socket and the Receiver's interface watch. A Receive in
@@ -329,6 +351,10 @@ func (r *Receiver) Close() error {
 // for more. Each Packet's Data points into the Receiver's buffers and is
 // valid until the next Receive.
 //
+// With GRO, one buffer may hold many datagrams and a batch more datagrams
+// than out has room for: Receive then returns what fits, and the next call
+// returns the rest before it reads from the socket again.
+//
 // Receive allocates nothing per datagram, and nothing per call while ctx
 // stays the same from call to call (a receive loop). Interface names are
 // read from a cached list that is refreshed, at most once a second, when
@@ -348,6 +374,11 @@ func (r *Receiver) Receive(ctx context.Context, out []Packet) (int, error) {
 		if err := r.watch.arm(ctx); err != nil {
 			return 0, err
 		}
+		if r.split.pending() {
+			if n := r.drain(out); n > 0 {
+				return n, nil
+			}
+		}
 		k, err := r.sock.RecvBatch(ms, 0)
 		if err != nil {
 			return 0, r.watch.result(ctx, err)
@@ -358,56 +389,83 @@ func (r *Receiver) Receive(ctx context.Context, out []Packet) (int, error) {
 	}
 }
 
-// fill turns received messages into Packets and returns how many it kept.
+// fill starts turning a received batch into Packets and returns how many
+// it put in out; drain continues where a full out stopped it.
 func (r *Receiver) fill(ms []dgram.Message, out []Packet) int {
+	r.split = split{batch: ms}
+	return r.drain(out)
+}
+
+// drain turns the datagrams of the current batch into Packets until out is
+// full or the batch is done, and returns how many it kept.
+func (r *Receiver) drain(out []Packet) int {
 	snap := r.view.current()
-	c := &r.ctl
+	sp := &r.split
 	n := 0
-	for i := range ms {
-		m := &ms[i]
-		// The kernel wrote this buffer; if it were malformed, the fields
-		// before the bad message are still good, and the rest stay unknown.
-		_ = c.Parse(m.Control)
-		if r.ifindex != 0 && c.IfIndex != r.ifindex {
-			r.filtered.Add(1)
-			continue
+	for n < len(out) && sp.next < len(sp.batch) {
+		m := &sp.batch[sp.next]
+		if sp.off == 0 {
+			// A new message: its metadata, once for all its datagrams.
+			if !r.describe(m, &out[n], &snap) {
+				sp.next++
+				continue
+			}
+		} else {
+			out[n] = sp.tmpl // the rest of a message split by the last call
 		}
-		if c.Has&msghdr.FlagRxqOvfl != 0 {
-			r.drops.Store(c.Drops)
-		}
-		var ifi *Interface
-		snap, ifi = r.view.lookup(snap, c.IfIndex)
-		src := m.Addr.AddrPort
-		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-		p := &out[n]
-		n++
-		*p = Packet{
-			Data:      r.bufs[i][:m.N],
-			Size:      m.Size,
-			Truncated: m.Truncated(),
-			Src:       src,
-			Dst:       c.Dst,
-			Kind:      classify(c.Dst, c.SpecDst, snap),
-			IfIndex:   c.IfIndex,
-			TTL:       -1,
-			Time:      c.Time(),
-			Drops:     r.drops.Load(),
-			Own:       snap.isLocal(src.Addr()),
-		}
-		if c.Has&msghdr.FlagPktInfo4 != 0 {
-			p.Local = c.SpecDst
-		}
-		if ifi != nil {
-			p.IfName = ifi.Name
-		}
-		if c.Has&(msghdr.FlagTTL|msghdr.FlagHopLimit) != 0 {
-			p.TTL = c.TTL
-		}
-		if c.Has&(msghdr.FlagTOS|msghdr.FlagTrafficClass) != 0 {
-			p.TOS = c.TOS
-		}
+		n += sp.segments(m, out[n:], r.cfg.BufSize)
 	}
 	return n
+}
+
+// describe fills p with the metadata of message m (every field but Data,
+// Size and Truncated) and sets the segment size of its datagrams. It returns
+// false for a message the Iface filter skips.
+func (r *Receiver) describe(m *dgram.Message, p *Packet, snap **snapshot) bool {
+	c := &r.ctl
+	// The kernel wrote this buffer; if it were malformed, the fields
+	// before the bad message are still good, and the rest stay unknown.
+	_ = c.Parse(m.Control)
+	seg, count := m.Size, 1
+	if c.Has&msghdr.FlagUDPGRO != 0 && c.GRO > 0 && c.GRO < m.Size {
+		seg, count = c.GRO, (m.Size+c.GRO-1)/c.GRO
+		r.coalesced.Add(uint64(count))
+	}
+	if r.ifindex != 0 && c.IfIndex != r.ifindex {
+		r.filtered.Add(uint64(count))
+		return false
+	}
+	if c.Has&msghdr.FlagRxqOvfl != 0 {
+		r.drops.Store(c.Drops)
+	}
+	var ifi *Interface
+	*snap, ifi = r.view.lookup(*snap, c.IfIndex)
+	src := m.Addr.AddrPort
+	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+	*p = Packet{
+		Src:     src,
+		Dst:     c.Dst,
+		Kind:    classify(c.Dst, c.SpecDst, *snap),
+		IfIndex: c.IfIndex,
+		TTL:     -1,
+		Time:    c.Time(),
+		Drops:   r.drops.Load(),
+		Own:     (*snap).isLocal(src.Addr()),
+	}
+	if c.Has&msghdr.FlagPktInfo4 != 0 {
+		p.Local = c.SpecDst
+	}
+	if ifi != nil {
+		p.IfName = ifi.Name
+	}
+	if c.Has&(msghdr.FlagTTL|msghdr.FlagHopLimit) != 0 {
+		p.TTL = c.TTL
+	}
+	if c.Has&(msghdr.FlagTOS|msghdr.FlagTrafficClass) != 0 {
+		p.TOS = c.TOS
+	}
+	r.split.seg = seg
+	return true
 }
 
 // Reply sends payload back to p's sender, out of the interface p arrived on
