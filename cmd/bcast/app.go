@@ -101,6 +101,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			}
 		}
 	}
+	ownHelp(app)
 	for _, cmd := range app.Commands {
 		name := "bcast " + cmd.Name
 		cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
@@ -114,6 +115,47 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		}
 	}
 	return app
+}
+
+// ownHelp gives this app its own --help flags and help command. cli's
+// built-in ones are package-level variables that every App writes to while
+// it parses, so two Apps running at once in one process (bcast demo, the
+// in-process tests) race on them. cli still finds our flag by the name
+// "help" and prints the same help.
+func ownHelp(app *cli.App) {
+	app.Commands = append(app.Commands, &cli.Command{
+		Name:      "help",
+		Aliases:   []string{"h"},
+		Usage:     "show the commands, or the help of one command",
+		ArgsUsage: "[COMMAND]",
+		Description: `bcast help          the commands, exit status and environment
+   bcast help send     the options of one command, with examples`,
+		// Its arguments are command names; "bcast help --help" is read as
+		// a question about help itself.
+		SkipFlagParsing: true,
+		HideHelp:        true,
+		Action: func(c *cli.Context) error {
+			topic := c.Args().First()
+			switch topic {
+			case "":
+				return cli.ShowAppHelp(c)
+			case "--help", "-h":
+				topic = "help"
+			}
+			return cli.ShowCommandHelp(c, topic)
+		},
+	})
+	helpFlag := func() cli.Flag {
+		return &cli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "show help"}
+	}
+	app.HideHelp = true
+	app.Flags = append(app.Flags, helpFlag())
+	for _, cmd := range app.Commands {
+		if cmd.Name != "help" {
+			cmd.HideHelp = true
+			cmd.Flags = append(cmd.Flags, helpFlag())
+		}
+	}
 }
 
 // run is main without os.Exit: Ctrl-C and SIGTERM end the context the
