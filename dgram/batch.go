@@ -16,6 +16,7 @@ type batchOp struct {
 	hdrs  []unix.Mmsghdr
 	iovs  []unix.Iovec
 	names []rawAddr
+	trap  uintptr // unix.SYS_RECVMMSG or unix.SYS_SENDMMSG
 	flags int
 	park  bool
 	ret   int
@@ -26,13 +27,12 @@ type batchOp struct {
 	// prepareRecv.
 	recvFor *Message
 
-	recvFn, sendFn func(uintptr) bool
+	callFn func(uintptr) bool
 }
 
 var batchOps = sync.Pool{New: func() any {
 	op := &batchOp{}
-	op.recvFn = op.recv
-	op.sendFn = op.send
+	op.callFn = op.call
 	return op
 }}
 
@@ -203,32 +203,16 @@ func (op *batchOp) prepare(ms []Message, recv bool, family int) error {
 	return nil
 }
 
-func (op *batchOp) recv(fd uintptr) bool {
+// call runs op.trap (recvmmsg or sendmmsg) once the descriptor is ready;
+// false parks the goroutine in the poller.
+func (op *batchOp) call(fd uintptr) bool {
 	for {
-		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&op.hdrs[0])), uintptr(len(op.hdrs)), uintptr(op.flags), 0, 0)
-		switch e {
-		case unix.EINTR:
+		r, _, e := unix.Syscall6(op.trap, fd, uintptr(unsafe.Pointer(&op.hdrs[0])), uintptr(len(op.hdrs)), uintptr(op.flags), 0, 0)
+		if e == unix.EINTR {
 			continue
-		case unix.EAGAIN:
-			if op.park {
-				return false
-			}
 		}
-		op.ret, op.errno = int(r), e
-		return true
-	}
-}
-
-func (op *batchOp) send(fd uintptr) bool {
-	for {
-		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&op.hdrs[0])), uintptr(len(op.hdrs)), uintptr(op.flags), 0, 0)
-		switch e {
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			if op.park {
-				return false
-			}
+		if e == unix.EAGAIN && op.park {
+			return false
 		}
 		op.ret, op.errno = int(r), e
 		return true
@@ -264,7 +248,8 @@ func (s *Socket) recvBatch(ms []Message, flags int) (int, error) {
 	// MSG_WAITFORONE: block for the first datagram only, so a batch never
 	// holds back datagrams that have already arrived.
 	op.flags, op.park = s.callFlags(flags | unix.MSG_WAITFORONE)
-	if err := s.rc.Read(op.recvFn); err != nil {
+	op.trap = unix.SYS_RECVMMSG
+	if err := s.rc.Read(op.callFn); err != nil {
 		return 0, err
 	}
 	if op.errno != 0 {
@@ -312,7 +297,8 @@ func (s *Socket) sendBatch(ms []Message, flags int) (int, error) {
 		return 0, err
 	}
 	op.flags, op.park = s.callFlags(flags | unix.MSG_NOSIGNAL)
-	if err := s.rc.Write(op.sendFn); err != nil {
+	op.trap = unix.SYS_SENDMMSG
+	if err := s.rc.Write(op.callFn); err != nil {
 		return 0, err
 	}
 	if op.errno != 0 {

@@ -35,7 +35,8 @@ func (s *Socket) recv1(b []byte, flags int, from *Addr) (n, size int, err error)
 		flags |= unix.MSG_TRUNC
 	}
 	op.flags, op.park = s.callFlags(flags)
-	if err := s.rc.Read(op.recvFn); err != nil {
+	op.trap = unix.SYS_RECVMSG
+	if err := s.rc.Read(op.callFn); err != nil {
 		return 0, 0, err
 	}
 	if op.errno != 0 {
@@ -64,7 +65,8 @@ func (s *Socket) send1(b []byte, flags int, to Addr) (int, error) {
 		op.hdr.Namelen = op.name.len
 	}
 	op.flags, op.park = s.callFlags(flags | unix.MSG_NOSIGNAL)
-	if err := s.rc.Write(op.sendFn); err != nil {
+	op.trap = unix.SYS_SENDMSG
+	if err := s.rc.Write(op.callFn); err != nil {
 		return 0, err
 	}
 	if op.errno != 0 {
@@ -239,7 +241,8 @@ func (s *Socket) ReadV(v *msghdr.Iovecs) (int, error) {
 		flags = unix.MSG_TRUNC
 	}
 	op.flags, op.park = s.callFlags(flags)
-	if err := s.rc.Read(op.recvFn); err != nil {
+	op.trap = unix.SYS_RECVMSG
+	if err := s.rc.Read(op.callFn); err != nil {
 		return 0, s.wrapErr("readv", "", err)
 	}
 	if op.errno != 0 {
@@ -265,7 +268,8 @@ func (s *Socket) WriteV(v *msghdr.Iovecs) (int, error) {
 	}
 	op.hdr.SetIovlen(len(kv))
 	op.flags, op.park = s.callFlags(unix.MSG_NOSIGNAL)
-	if err := s.rc.Write(op.sendFn); err != nil {
+	op.trap = unix.SYS_SENDMSG
+	if err := s.rc.Write(op.callFn); err != nil {
 		return 0, s.wrapErr("writev", "", err)
 	}
 	if op.errno != 0 {

@@ -57,18 +57,18 @@ type msgOp struct {
 	hdr   unix.Msghdr
 	iov   []unix.Iovec
 	name  rawAddr
+	trap  uintptr // unix.SYS_RECVMSG or unix.SYS_SENDMSG
 	flags int
 	park  bool // wait in the poller on EAGAIN (blocking mode, no MSG_DONTWAIT)
 	ret   int
 	errno unix.Errno
 
-	recvFn, sendFn func(uintptr) bool
+	callFn func(uintptr) bool
 }
 
 var msgOps = sync.Pool{New: func() any {
 	op := &msgOp{iov: make([]unix.Iovec, 0, 4)}
-	op.recvFn = op.recv
-	op.sendFn = op.send
+	op.callFn = op.call
 	return op
 }}
 
@@ -124,32 +124,17 @@ func (op *msgOp) setControl(b []byte) {
 	}
 }
 
-func (op *msgOp) recv(fd uintptr) bool {
+// call runs op.trap (recvmsg or sendmsg) once the descriptor is ready.
+// Returning false parks the goroutine in the poller until the descriptor
+// turns readable or writable, whichever Read or Write waits for.
+func (op *msgOp) call(fd uintptr) bool {
 	for {
-		r, _, e := unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&op.hdr)), uintptr(op.flags))
-		switch e {
-		case unix.EINTR:
+		r, _, e := unix.Syscall(op.trap, fd, uintptr(unsafe.Pointer(&op.hdr)), uintptr(op.flags))
+		if e == unix.EINTR {
 			continue
-		case unix.EAGAIN:
-			if op.park {
-				return false // wait in the poller until readable
-			}
 		}
-		op.ret, op.errno = int(r), e
-		return true
-	}
-}
-
-func (op *msgOp) send(fd uintptr) bool {
-	for {
-		r, _, e := unix.Syscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&op.hdr)), uintptr(op.flags))
-		switch e {
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			if op.park {
-				return false // wait in the poller until writable
-			}
+		if e == unix.EAGAIN && op.park {
+			return false
 		}
 		op.ret, op.errno = int(r), e
 		return true
@@ -188,7 +173,8 @@ func (s *Socket) recvmsg(m *Message, flags int) error {
 	op.hdr.Namelen = uint32(unsafe.Sizeof(op.name.any))
 	flags = s.recvFlags(flags)
 	op.flags, op.park = s.callFlags(flags)
-	if err := s.rc.Read(op.recvFn); err != nil {
+	op.trap = unix.SYS_RECVMSG
+	if err := s.rc.Read(op.callFn); err != nil {
 		return err
 	}
 	if op.errno != 0 {
@@ -224,7 +210,8 @@ func (s *Socket) sendmsg(m *Message, flags int) error {
 		op.hdr.Namelen = op.name.len
 	}
 	op.flags, op.park = s.callFlags(flags | unix.MSG_NOSIGNAL)
-	if err := s.rc.Write(op.sendFn); err != nil {
+	op.trap = unix.SYS_SENDMSG
+	if err := s.rc.Write(op.callFn); err != nil {
 		return err
 	}
 	if op.errno != 0 {
