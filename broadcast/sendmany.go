@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/bcastdev/bcast/dgram"
 	"github.com/bcastdev/bcast/msghdr"
@@ -128,14 +129,15 @@ func (s *Sender) plan(payloads [][]byte) []chunk {
 		seg := len(payloads[i])
 		j := i + 1
 		if seg > 0 && seg <= maxSeg {
-			total := seg
-			for j < len(payloads) && j-i < gsoMaxSegments && len(payloads[j]) == seg && total+seg <= gsoMaxBytes {
-				total += seg
+			// The most datagrams of this size one send may carry; the
+			// loop then only compares lengths.
+			end := min(len(payloads), i+gsoMaxSegments, i+gsoMaxBytes/seg)
+			for j < end && len(payloads[j]) == seg {
 				j++
 			}
 			// The kernel lets the last datagram of a send be shorter.
 			if j < len(payloads) && j-i < gsoMaxSegments {
-				if l := len(payloads[j]); l > 0 && l < seg && total+l <= gsoMaxBytes {
+				if l := len(payloads[j]); l > 0 && l < seg && (j-i)*seg+l <= gsoMaxBytes {
 					j++
 				}
 			}
@@ -183,18 +185,22 @@ func (s *Sender) sendGSO(payloads [][]byte, chunks []chunk, ctl []byte, addr dgr
 		ms[i].Buffers = nil // keep no reference to the caller's bytes
 	}
 	clear(js)
-	done, path := 0, pathBatch
+	done, sends, segments := 0, 0, 0
 	for _, c := range chunks[:sent] {
 		done += c.end - c.start
 		if c.end-c.start > 1 {
-			s.gso.sends.Add(1)
-			s.gso.segments.Add(uint64(c.end - c.start))
-			path = pathGSO
-		} else {
-			s.gso.plain.Add(1)
+			sends++
+			segments += c.end - c.start
 		}
 	}
-	s.gso.last.Store(path)
+	s.gso.sends.Add(uint64(sends))
+	s.gso.segments.Add(uint64(segments))
+	s.gso.plain.Add(uint64(done - segments))
+	if sends > 0 {
+		s.gso.last.Store(pathGSO)
+	} else {
+		s.gso.last.Store(pathBatch)
+	}
 	if err == nil {
 		return done, nil
 	}
@@ -222,21 +228,25 @@ func (s *Sender) sendGSO(payloads [][]byte, chunks []chunk, ctl []byte, addr dgr
 // join appends ps to dst as the buffers (iovecs) of one send, merging each
 // payload that starts where the one before it ends in the same array: the
 // kernel copies one long iovec faster than many short ones, and a caller
-// that cuts its payloads out of one buffer gets one iovec per send.
+// that cuts its payloads out of one buffer gets one iovec per send. It
+// never merges into what dst held before (an earlier send's buffers), and
+// leaves out empty payloads, which add nothing to a send.
 func join(dst, ps [][]byte) [][]byte {
-	start := len(dst) // never merge into the buffers of an earlier send
+	var cur []byte // the buffer being extended, appended when a gap comes
 	for _, p := range ps {
-		if len(p) == 0 {
-			continue // adds nothing to the send
+		switch {
+		case len(p) == 0:
+		case len(cur) == 0:
+			cur = p
+		case cap(cur)-len(cur) >= len(p) && unsafe.SliceData(cur[len(cur):cap(cur)]) == unsafe.SliceData(p):
+			cur = cur[:len(cur)+len(p)]
+		default:
+			dst = append(dst, cur)
+			cur = p
 		}
-		if n := len(dst); n > start {
-			last := dst[n-1]
-			if cap(last)-len(last) >= len(p) && &last[:len(last)+1][len(last)] == &p[0] {
-				dst[n-1] = last[:len(last)+len(p)]
-				continue
-			}
-		}
-		dst = append(dst, p)
+	}
+	if len(cur) > 0 {
+		dst = append(dst, cur)
 	}
 	return dst
 }

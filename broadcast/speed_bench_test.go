@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/bcastdev/bcast/dgram"
 )
 
 // The send benchmarks send to a socket nobody reads: every datagram takes
@@ -189,4 +191,27 @@ func BenchmarkReceiveBatch(b *testing.B) {
 // up to 64 datagrams per buffer and splits them.
 func BenchmarkReceiveGRO(b *testing.B) {
 	floodBench(b, ReceiverConfig{Batch: 64, GRO: true}, SenderConfig{GSO: true})
+}
+
+// BenchmarkSendManyUserSpace is SendMany's own cost, without the kernel: a
+// stub takes the messages. It is the part of a GSO send that the library
+// adds on top of the system call (planning the runs, joining the iovecs,
+// building the messages).
+func BenchmarkSendManyUserSpace(b *testing.B) {
+	for _, size := range benchSizes {
+		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
+			s := newSender(b, SenderConfig{GSO: true})
+			s.sendmmsg = func(ms []dgram.Message, _ int) (int, error) { return len(ms), nil }
+			per := 8 * min(gsoMaxSegments, gsoMaxBytes/size) // 8 full sends per call
+			ps := payloadsOf(per, size)
+			to := netip.AddrPortFrom(loopback, 9)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for sent := 0; sent < b.N; sent += per {
+				if _, err := s.SendMany(ps, to); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
