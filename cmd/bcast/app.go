@@ -78,7 +78,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			sendCommand(), listenCommand(), echoCommand(), pingCommand(),
 			relayCommand(), discoverCommand(), announceCommand(),
-			ifacesCommand(), doctorCommand(), completionCommand(), demoCommand(),
+			ifacesCommand(), doctorCommand(), completionCommand(), demoCommand(), benchCommand(),
 		},
 		// run reports errors and picks the exit code; cli must not exit
 		// the process itself (tests run the app in-process).

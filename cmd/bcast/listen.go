@@ -62,6 +62,8 @@ func listenCommand() *cli.Command {
 			&cli.DurationFlag{Name: "idle", Usage: "stop when nothing arrived for `D` after the first datagram"},
 			&cli.IntFlag{Name: "buffer", Value: 65536, Usage: "buffer per datagram in `BYTES`; a larger datagram is reported truncated with its real length"},
 			&cli.IntFlag{Name: "recv-buffer", Usage: "socket receive buffer (SO_RCVBUF) in `BYTES`"},
+			&cli.IntFlag{Name: "batch", Value: defaultListenBatch, Usage: "datagrams read per system call (`N`, 1-1024, recvmmsg)"},
+			&cli.BoolFlag{Name: "gro", Usage: "let the kernel hand over runs of datagrams from one sender as one buffer (UDP_GRO; pairs with bcast send --gso)"},
 			&cli.BoolFlag{Name: "hex", Aliases: []string{"x"}, Usage: "print each payload as a hex dump"},
 			&cli.BoolFlag{Name: "seq", Usage: "count the stamps of bcast send --seq: loss, duplicates, reordering, delay"},
 			&cli.Uint64Flag{Name: "expect", Usage: "with --seq: `N` datagrams were sent (counts losses at the tail; stops once N arrived)"},
@@ -84,6 +86,7 @@ type listenPlan struct {
 	hex     bool
 	stamp   bool
 	expect  uint64
+	batch   int
 	quiet   bool
 	json    bool
 	warning string // said on stderr once listening
@@ -96,7 +99,7 @@ func planListen(c *cli.Context) (*listenPlan, error) {
 	p := &listenPlan{
 		count: c.Uint64("count"), timeout: c.Duration("timeout"), idle: c.Duration("idle"),
 		hex: c.Bool("hex"), stamp: c.Bool("seq"), expect: c.Uint64("expect"),
-		quiet: c.Bool("quiet"), json: c.Bool("json"),
+		quiet: c.Bool("quiet"), json: c.Bool("json"), batch: c.Int("batch"),
 	}
 	if p.timeout < 0 || p.idle < 0 {
 		return nil, errors.New("--timeout and --idle must not be negative")
@@ -128,6 +131,7 @@ func planListen(c *cli.Context) (*listenPlan, error) {
 	p.cfg = broadcast.ReceiverConfig{
 		Network: "udp4", Addr: addr, Iface: c.String("iface"), BindDevice: c.Bool("bind-device"),
 		ReusePort: c.Bool("reuse-port"), BufSize: c.Int("buffer"), RecvBuffer: c.Int("recv-buffer"),
+		Batch: p.batch, GRO: c.Bool("gro"),
 	}
 	if v6 {
 		p.cfg.Network = "udp6"
@@ -145,6 +149,9 @@ func planListen(c *cli.Context) (*listenPlan, error) {
 	}
 	if p.cfg.RecvBuffer < 0 {
 		return nil, fmt.Errorf("--recv-buffer %d: must not be negative", p.cfg.RecvBuffer)
+	}
+	if err := checkRange("batch", p.batch, 1, maxBatch); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
@@ -219,11 +226,53 @@ func openReceiver(name string, cfg broadcast.ReceiverConfig, groups []multicast.
 // listenState is what the receive loop counts; the live statistics read it
 // from another goroutine.
 type listenState struct {
-	mu        sync.Mutex
-	datagrams uint64
-	bytes     uint64
-	drops     uint32
-	tracker   *seq.Tracker
+	mu          sync.Mutex
+	datagrams   uint64
+	bytes       uint64
+	drops       uint32
+	first, last time.Time // arrival of the first and the latest datagram
+	tracker     *seq.Tracker
+}
+
+// counted is what observe learnt about one datagram, for its line.
+type counted struct {
+	arrival time.Time
+	h       seq.Header
+	hn      int // stamp length; 0 when there is none
+	verdict seq.Verdict
+}
+
+// observe counts one datagram; st.mu must be held. With --quiet it is all
+// the listener does per datagram, so it allocates nothing (but for the
+// first datagram of a sender's run, which the tracker records). parse looks
+// for a stamp even without --seq, for the datagram's line.
+func (st *listenState) observe(pk *broadcast.Packet, stamp, parse bool, now time.Time) counted {
+	c := counted{arrival: pk.Time, verdict: noVerdict}
+	if c.arrival.IsZero() {
+		c.arrival = now
+	}
+	if st.datagrams == 0 {
+		st.first = c.arrival
+	}
+	st.last = c.arrival
+	st.datagrams++
+	st.bytes += uint64(pk.Size)
+	st.drops = max(st.drops, pk.Drops)
+	if !stamp && !parse {
+		return c
+	}
+	h, hn, err := seq.Parse(pk.Data)
+	if err == nil {
+		c.h, c.hn = h, hn
+	}
+	switch {
+	case !stamp:
+	case err != nil:
+		st.tracker.Foreign()
+	default:
+		c.verdict = st.tracker.Observe(h, c.arrival)
+	}
+	return c
 }
 
 func runListen(c *cli.Context) error {
@@ -271,55 +320,54 @@ func runListen(c *cli.Context) error {
 		defer func() { close(stop); wg.Wait() }()
 	}
 
-	pkts := make([]broadcast.Packet, 32)
+	pkts := make([]broadcast.Packet, p.batch)
+	seen := make([]counted, p.batch)
 	var line []byte
 	var recvErr error
+	// --idle: the read deadline is set once, idle after the first batch,
+	// and moved only when it expires: Receive costs nothing extra while it
+	// stays put, and a flood renews it once per idle period, not per batch.
+	var lastBatch time.Time
 	done := false
 	for !done {
 		n, err := r.Receive(ctx, pkts)
 		if err != nil {
+			if p.idle > 0 && !lastBatch.IsZero() && errors.Is(err, os.ErrDeadlineExceeded) {
+				if wait := p.idle - time.Since(lastBatch); wait > 0 {
+					_ = r.SetReadDeadline(time.Now().Add(wait))
+					continue
+				}
+			}
 			recvErr = err
 			break
 		}
-		for i := range pkts[:n] {
-			pk := &pkts[i]
-			arrival := pk.Time
-			if arrival.IsZero() {
-				arrival = time.Now()
-			}
-			st.mu.Lock()
-			st.datagrams++
-			st.bytes += uint64(pk.Size)
-			st.drops = max(st.drops, pk.Drops)
-			// A stamp is shown whenever there is one; --seq counts them.
-			h, hn, perr := seq.Parse(pk.Data)
-			verdict := noVerdict
-			switch {
-			case !p.stamp:
-			case perr != nil:
-				st.tracker.Foreign()
-			default:
-				verdict = st.tracker.Observe(h, arrival)
-			}
-			received := st.tracker.Received()
-			count := st.datagrams
-			st.mu.Unlock()
-
-			if !p.quiet {
-				if p.json {
-					stdout.JSON(datagramJSON(pk, local.Port(), arrival, h, hn, verdict))
-				} else {
-					line = appendDatagram(line[:0], pk, local.Port(), arrival, h, hn, verdict, p.hex)
-					_, _ = stdout.Write(line)
-				}
-			}
-			if (p.count > 0 && count >= p.count) || (p.stamp && p.expect > 0 && received >= p.expect) {
+		now := time.Now()
+		if p.idle > 0 && lastBatch.IsZero() {
+			_ = r.SetReadDeadline(now.Add(p.idle))
+		}
+		lastBatch = now
+		k := 0
+		st.mu.Lock()
+		for k < n {
+			seen[k] = st.observe(&pkts[k], p.stamp, !p.quiet, now)
+			k++
+			if (p.count > 0 && st.datagrams >= p.count) || (p.stamp && p.expect > 0 && st.tracker.Received() >= p.expect) {
 				done = true
 				break
 			}
 		}
-		if p.idle > 0 {
-			_ = r.SetReadDeadline(time.Now().Add(p.idle))
+		st.mu.Unlock()
+		if p.quiet {
+			continue
+		}
+		for i := range k {
+			pk, s := &pkts[i], &seen[i]
+			if p.json {
+				stdout.JSON(datagramJSON(pk, local.Port(), s.arrival, s.h, s.hn, s.verdict))
+			} else {
+				line = appendDatagram(line[:0], pk, local.Port(), s.arrival, s.h, s.hn, s.verdict, p.hex)
+				_, _ = stdout.Write(line)
+			}
 		}
 	}
 	elapsed := time.Since(start)
@@ -328,7 +376,16 @@ func runListen(c *cli.Context) error {
 	st.drops = max(st.drops, r.Drops())
 	summary := listenSummary(st, r.Filtered(), elapsed, p.stamp)
 	datagrams := st.datagrams
+	if datagrams > 0 {
+		summary["first_s"] = st.first.Sub(start).Seconds()
+		summary["last_s"] = st.last.Sub(start).Seconds()
+	}
 	st.mu.Unlock()
+	summary["batch"] = p.batch
+	summary["gro"] = r.GRO()
+	if r.GRO() {
+		summary["coalesced"] = r.Coalesced()
+	}
 	if p.json {
 		stdout.JSON(summary)
 	} else {
@@ -495,6 +552,9 @@ func summaryText(m map[string]any, stamp bool) string {
 	line := fmt.Sprintf("%s (%d bytes) in %.3fs; kernel drops %d", plural(m["datagrams"].(uint64), "datagram"), m["bytes"], m["elapsed_s"], m["kernel_drops"])
 	if f := m["filtered"].(uint64); f > 0 {
 		line += fmt.Sprintf("; %d on other interfaces skipped", f)
+	}
+	if c, ok := m["coalesced"].(uint64); ok {
+		line += fmt.Sprintf("; %d arrived coalesced (GRO)", c)
 	}
 	if !stamp {
 		return line

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -67,6 +68,9 @@ func sendCommand() *cli.Command {
 			&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "time between datagrams (`D`; 0: as fast as possible)"},
 			&cli.Float64Flag{Name: "rate", Usage: "datagrams per second (`PPS`), instead of --interval"},
 			&cli.BoolFlag{Name: "seq", Usage: "stamp a sequence number and send time (see bcast listen --seq)"},
+			&cli.IntFlag{Name: "batch", Value: defaultSendBatch, Usage: "datagrams per system call (`N`, 1-1024: sendmmsg; 1: one sendmsg each); a batch never holds more than are due"},
+			&cli.BoolFlag{Name: "gso", Usage: "hand each batch to the kernel as UDP_SEGMENT sends (GSO); where the kernel or interface refuses, it says so once and sends without"},
+			&cli.BoolFlag{Name: "connect", Value: true, Usage: "connect the socket to a single unicast or directed broadcast --to (the kernel keeps the route); --connect=false: not"},
 			quietFlag("print only the summary"),
 			jsonFlag(),
 		},
@@ -85,6 +89,8 @@ type sendPlan struct {
 	stamp    bool
 	count    uint64
 	interval time.Duration
+	batch    int  // datagrams per system call; 1: Send
+	connect  bool // connect the socket to a single destination
 	quiet    bool
 	json     bool
 }
@@ -105,49 +111,92 @@ func runSend(c *cli.Context) error {
 		return usageError(name, "%v", err)
 	}
 	stdout, stderr := newOut(c.App.Writer), newOut(c.App.ErrWriter)
-
-	s, err := broadcast.NewSender(p.cfg)
+	run := seq.NewRun()
+	start := time.Now()
+	res, err := p.execute(c.Context, run, stdout, stderr, name)
 	if err != nil {
 		return failure(name, "%s", explained(err))
+	}
+	elapsed := time.Since(start)
+
+	if p.json {
+		sum := map[string]any{"type": "summary", "sent": res.sent, "errors": res.failed, "bytes": res.bytes,
+			"elapsed_s": elapsed.Seconds(), "to": p.to.String(), "path": res.path, "connected": res.connected, "batch": p.batch}
+		if p.stamp {
+			sum["run"] = fmt.Sprintf("%016x", run)
+		}
+		if p.cfg.GSO {
+			sum["gso_sends"], sum["gso_datagrams"], sum["gso_refused"] = res.gso.GSOSends, res.gso.GSODatagrams, res.gso.Refused
+		}
+		if res.refused > 0 {
+			sum["port_unreachable"] = res.refused
+		}
+		stdout.JSON(sum)
+	} else if p.count != 1 || p.fanout != single || p.quiet {
+		rate := 0.0
+		if elapsed > 0 {
+			rate = float64(res.sent) / elapsed.Seconds()
+		}
+		line := fmt.Sprintf("%s sent (%d bytes) to %s in %.3fs (%.1f/s), %s; %s", plural(res.sent, "datagram"), res.bytes, p.to,
+			elapsed.Seconds(), rate, plural(res.failed, "error"), res.pathText())
+		if p.stamp {
+			line += fmt.Sprintf(", run %016x", run)
+		}
+		stderr.Printf("%s", line)
+	}
+	switch {
+	case res.fatal != nil:
+		return failure(name, "%s", explained(res.fatal))
+	case res.failed > 0:
+		return cli.Exit("", exitFailure)
+	}
+	return nil
+}
+
+// execute opens the socket and sends as p says until p.count datagrams went
+// or ctx ends. The error is for a socket that could not be set up; a send
+// that failed is in the result.
+func (p *sendPlan) execute(ctx context.Context, run uint64, stdout, stderr *out, name string) (streamResult, error) {
+	s, err := broadcast.NewSender(p.cfg)
+	if err != nil {
+		return streamResult{}, err
 	}
 	defer s.Close()
 	if p.mcast {
 		if err := setupMulticast(s, p); err != nil {
-			return failure(name, "%s", explained(err))
+			return streamResult{}, err
 		}
+	}
+	if p.fanout == single {
+		return p.stream(ctx, s, run, stdout, stderr, name), nil
 	}
 	var mifs []net.Interface
 	if p.fanout == multiAll {
 		mifs, err = multicastTargets(p.cfg.Iface)
 		if err != nil {
-			return failure(name, "%v", err)
+			return streamResult{}, err
 		}
 	}
+	return p.fanOut(ctx, s, run, mifs, stdout, stderr), nil
+}
 
-	run := seq.NewRun()
-	total := p.count
-	var sent, failed, bytes, n uint64
-	start := time.Now()
+// fanOut sends each datagram once out of every interface, one sendmsg per
+// interface: the kernel takes one destination and interface per call of
+// sendmmsg's messages alike, so batching would save nothing worth the
+// complexity at the rates a fan-out is used at.
+func (p *sendPlan) fanOut(ctx context.Context, s *broadcast.Sender, run uint64, mifs []net.Interface, stdout, stderr *out) streamResult {
+	res := streamResult{path: pathSendmsg}
+	var n uint64
 	pacer := pace.NewPacer(p.interval)
-	var fatal error
-
-	// sendOne sends datagram number n (1-based) and reports it. The pacer
-	// hands out datagrams in groups (all that are due); a batch path
-	// (Sender.SendBatch, one sendmmsg per group) fits in at the loop below.
+	// sendOne sends datagram number n (1-based) and reports it.
 	sendOne := func() error {
 		n++
 		if p.stamp {
-			seq.Header{Run: run, Seq: n, Total: total, Sent: time.Now().UnixNano()}.Put(p.payload)
+			seq.Header{Run: run, Seq: n, Total: p.count, Sent: time.Now().UnixNano()}.Put(p.payload)
 		}
 		var results []broadcast.Result
 		var err error
 		switch p.fanout {
-		case single:
-			err = s.Send(p.payload, p.to)
-			results = []broadcast.Result{{To: p.to, Src: p.cfg.Src, Err: err}}
-			if p.cfg.Iface != "" {
-				results[0].Iface.Name = p.cfg.Iface
-			}
 		case limited:
 			results, err = s.SendAllLimited(p.payload, p.to.Port())
 		case directed:
@@ -160,63 +209,32 @@ func runSend(c *cli.Context) error {
 		}
 		for _, r := range results {
 			if r.Err != nil {
-				failed++
+				res.failed++
 			} else {
-				sent++
-				bytes += uint64(len(p.payload))
+				res.sent++
+				res.bytes += uint64(len(p.payload))
 			}
 			reportSent(stdout, stderr, p, r, n)
 		}
-		if p.fanout == single && err != nil {
-			return err
-		}
 		return nil
 	}
-
-loop:
 	for p.count == 0 || n < p.count {
 		most := 64
 		if p.count != 0 {
 			most = int(min(p.count-n, 64))
 		}
-		due, err := pacer.Wait(c.Context, most)
+		due, err := pacer.Wait(ctx, most)
 		if err != nil {
 			break // Ctrl-C: the summary still follows
 		}
 		for range due {
 			if err := sendOne(); err != nil {
-				fatal = err
-				break loop
+				res.fatal = err
+				return res
 			}
 		}
 	}
-	elapsed := time.Since(start)
-
-	if p.json {
-		sum := map[string]any{"type": "summary", "sent": sent, "errors": failed, "bytes": bytes,
-			"elapsed_s": elapsed.Seconds(), "to": p.to.String()}
-		if p.stamp {
-			sum["run"] = fmt.Sprintf("%016x", run)
-		}
-		stdout.JSON(sum)
-	} else if p.count != 1 || p.fanout != single || p.quiet {
-		rate := 0.0
-		if elapsed > 0 {
-			rate = float64(sent) / elapsed.Seconds()
-		}
-		line := fmt.Sprintf("%s sent (%d bytes) to %s in %.3fs (%.1f/s), %s", plural(sent, "datagram"), bytes, p.to, elapsed.Seconds(), rate, plural(failed, "error"))
-		if p.stamp {
-			line += fmt.Sprintf(", run %016x", run)
-		}
-		stderr.Printf("%s", line)
-	}
-	switch {
-	case fatal != nil:
-		return failure(name, "%s", explained(fatal))
-	case failed > 0:
-		return cli.Exit("", exitFailure)
-	}
-	return nil
+	return res
 }
 
 // planSend reads and checks the flags.
@@ -228,6 +246,8 @@ func planSend(c *cli.Context) (*sendPlan, error) {
 		quiet:    c.Bool("quiet"),
 		json:     c.Bool("json"),
 		loopback: c.Bool("loopback"),
+		batch:    c.Int("batch"),
+		connect:  c.Bool("connect"),
 	}
 	if c.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (the payload goes in --message)", c.Args().First())
@@ -293,6 +313,16 @@ func planSend(c *cli.Context) (*sendPlan, error) {
 			return nil, fmt.Errorf("--src %s and --to %s are of different IP versions", src, a)
 		}
 		cfg.Src = src.Unmap()
+	}
+	if err := checkRange("batch", p.batch, 1, maxBatch); err != nil {
+		return nil, err
+	}
+	cfg.GSO = c.Bool("gso")
+	switch {
+	case p.fanout != single && (c.IsSet("batch") || cfg.GSO):
+		return nil, errors.New("--batch and --gso are for one destination: --all-interfaces sends each datagram once per interface")
+	case cfg.GSO && p.batch < 2:
+		return nil, fmt.Errorf("--gso needs --batch 2 or more (it packs a batch into one send), not %d", p.batch)
 	}
 	p.cfg = cfg
 
