@@ -43,7 +43,7 @@ type split struct {
 	next  int             // the message to turn into Packets next
 	off   int             // where its next datagram starts; 0: not begun
 	seg   int             // its datagram size (UDP_GRO), or its whole size
-	tmpl  Packet          // its metadata, kept when out filled up inside it
+	tmpl  Packet          // its metadata, for its datagrams after the first
 }
 
 func (sp *split) pending() bool { return sp.next < len(sp.batch) }
@@ -57,10 +57,16 @@ func (sp *split) pending() bool { return sp.next < len(sp.batch) }
 func (sp *split) segments(m *dgram.Message, out []Packet, limit int) int {
 	data := m.Buffers[0][:m.N]
 	size := m.Size
+	if sp.seg < size-sp.off {
+		// More than one datagram: copy the metadata from a template that
+		// is never written to, not from the packet just filled in, whose
+		// fresh stores would stall the wide loads of the copy.
+		sp.tmpl = out[0]
+	}
 	for n := 0; ; {
 		p := &out[n]
 		if n > 0 {
-			*p = out[n-1]
+			*p = sp.tmpl
 		}
 		segLen := min(sp.seg, size-sp.off) // 0 only for an empty datagram
 		d := data[min(sp.off, len(data)):min(sp.off+segLen, len(data))]
@@ -76,8 +82,7 @@ func (sp *split) segments(m *dgram.Message, out []Packet, limit int) int {
 			return n
 		}
 		if n == len(out) {
-			sp.tmpl = *p
-			return n
+			return n // sp.tmpl holds the metadata for the next call
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bcastdev/bcast/dgram"
+	"github.com/bcastdev/bcast/msghdr"
 )
 
 // The send benchmarks send to a socket nobody reads: every datagram takes
@@ -210,6 +211,43 @@ func BenchmarkSendManyUserSpace(b *testing.B) {
 			for sent := 0; sent < b.N; sent += per {
 				if _, err := s.SendMany(ps, to); err != nil {
 					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkReceiveUserSpace is Receive's own work per datagram, without
+// the kernel: what recvmmsg would have stored for 64 datagrams of 64 bytes
+// with their control messages, turned into 64 Packets. "batch" is 64
+// messages of one datagram each, "gro" one buffer of 64.
+func BenchmarkReceiveUserSpace(b *testing.B) {
+	lo, err := InterfaceByName("lo")
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := msghdr.Control{Has: msghdr.FlagPktInfo4 | msghdr.FlagTTL | msghdr.FlagTOS | msghdr.FlagTimestamp | msghdr.FlagRxqOvfl,
+		IfIndex: lo.Index, Dst: loopback, SpecDst: loopback, TTL: 64, Drops: 3}
+	src := netip.AddrPortFrom(loopback, 2)
+	single := make([]dgram.Message, 64)
+	for i := range single {
+		single[i] = fakeMessage(make([]byte, 64), src, c)
+	}
+	c.Has |= msghdr.FlagUDPGRO
+	c.GRO = 64
+	coalesced := []dgram.Message{fakeMessage(make([]byte, 64*64), src, c)}
+	for _, tc := range []struct {
+		name string
+		ms   []dgram.Message
+	}{{"batch", single}, {"gro", coalesced}} {
+		b.Run(tc.name, func(b *testing.B) {
+			r := listen(b, ReceiverConfig{})
+			out := make([]Packet, 64)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i += len(out) {
+				if n := r.fill(tc.ms, out); n != len(out) {
+					b.Fatalf("%d packets; want %d", n, len(out))
 				}
 			}
 		})
