@@ -637,3 +637,58 @@ func TestSpeedPathsDoNotAllocate(t *testing.T) {
 		})
 	}
 }
+
+// FuzzSplit feeds Receive's splitting whatever the kernel could report for
+// one message: any control bytes (a UDP_GRO size or none, or garbage), any
+// real size, any number of bytes kept, any room in out and any BufSize.
+// The Packets must cover the datagram exactly, in order, with Data taken
+// from the right place of the buffer and never longer than BufSize.
+func FuzzSplit(f *testing.F) {
+	gro := func(size int) []byte { return msghdr.AppendUDPGRO(nil, size) }
+	f.Add(gro(4), uint16(10), uint16(10), uint8(2), uint16(100)) // 4+4+2
+	f.Add(gro(4), uint16(10), uint16(6), uint8(8), uint16(100))  // cut by the kernel
+	f.Add(gro(1000), uint16(64000), uint16(64000), uint8(7), uint16(600))
+	f.Add(gro(0), uint16(10), uint16(10), uint8(1), uint16(100))      // a zero segment size
+	f.Add(gro(-5), uint16(10), uint16(10), uint8(1), uint16(100))     // a negative one
+	f.Add([]byte(nil), uint16(0), uint16(0), uint8(1), uint16(1))     // an empty datagram
+	f.Add([]byte{1, 2, 3}, uint16(5), uint16(5), uint8(3), uint16(2)) // malformed control
+	r := listen(f, ReceiverConfig{})
+	src := netip.AddrPortFrom(loopback, 7)
+	f.Fuzz(func(t *testing.T, ctl []byte, size, kept uint16, outLen uint8, limit uint16) {
+		kept = min(kept, size)
+		buf := make([]byte, kept)
+		for i := range buf {
+			buf[i] = byte(i)
+		}
+		r.cfg.BufSize = int(limit) + 1
+		m := dgram.Message{Buffers: [][]byte{buf}, Control: ctl, Addr: dgram.AddrFrom(src), N: int(kept), Size: int(size)}
+		if kept < size {
+			m.Flags = unix.MSG_TRUNC
+		}
+		out := make([]Packet, int(outLen)+1)
+		off, count := 0, 0
+		n := r.fill([]dgram.Message{m}, out)
+		for {
+			for _, p := range out[:n] {
+				count++
+				if p.Src != src || len(p.Data) > p.Size || len(p.Data) > r.cfg.BufSize || p.Truncated != (len(p.Data) < p.Size) {
+					t.Fatalf("datagram %d: src %v, %d bytes of %d (BufSize %d), truncated %v", count, p.Src, len(p.Data), p.Size, r.cfg.BufSize, p.Truncated)
+				}
+				if len(p.Data) > 0 && (off+len(p.Data) > len(buf) || !bytes.Equal(p.Data, buf[off:off+len(p.Data)])) {
+					t.Fatalf("datagram %d at offset %d: data is not the buffer's bytes there", count, off)
+				}
+				off += p.Size
+			}
+			if !r.split.pending() {
+				break
+			}
+			if count > int(size)+1 {
+				t.Fatalf("%d datagrams out of a %d-byte buffer", count, size)
+			}
+			n = r.drain(out)
+		}
+		if off != int(size) || count == 0 {
+			t.Fatalf("%d datagrams covering %d bytes; want %d bytes", count, off, size)
+		}
+	})
+}
