@@ -154,7 +154,8 @@ const controlFlags = msghdr.FlagPktInfo4 | msghdr.FlagPktInfo6 | msghdr.FlagTTL 
 // the calling thread's network namespace: one to list interfaces and one,
 // read by a goroutine of its own, that hears of link and address changes.
 // Close releases all three and ends the goroutine. Buffers take
-// Batch × BufSize bytes (2 MiB by default).
+// Batch × BufSize bytes (2 MiB by default; with GRO, BufSize counts as at
+// least 64 KiB).
 //
 // Iface is resolved to an interface index here; an interface deleted and
 // created again under the same name gets a new index, and needs a new

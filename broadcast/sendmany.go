@@ -78,10 +78,11 @@ func (s *Sender) probeGSO() {
 // With SenderConfig.GSO, each run of up to 64 datagrams of one size
 // (the last of a run may be shorter), 65507 bytes at most, goes to the
 // kernel as one UDP_SEGMENT send, and all the sends of a call go in one
-// sendmmsg: a call with every datagram the same size but the last is a
-// single system call per 64 datagrams. Datagrams that fit no run go one per
-// message in the same sendmmsg. Without GSO, or when it was refused,
-// SendMany is SendBatch.
+// sendmmsg: 640 datagrams of 1000 bytes are ten sends in one system call.
+// Datagrams that fit no run go one per message in the same sendmmsg.
+// Payloads cut one after another out of one buffer reach the kernel as one
+// iovec per send. Without GSO, or when it was refused, SendMany is
+// SendBatch.
 //
 // A refusal is never the caller's error. When the kernel refuses a
 // UDP_SEGMENT send with EIO (no checksum offload on the device), EINVAL,
