@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bench/run.sh: the measuring stick for bcast's datagram speed on loopback.
 #
-# Builds bench/c/udpref.c (the C limit) and bench/goref (plain Go) into
-# bench/out/, then runs every scenario as one sender process -> one receiver
+# Builds bench/c/udpref.c (the C limit), bench/goref (plain Go) and, when
+# it exists, ./cmd/bcast into bench/out/, installs iperf3/socat/jq/gcc from
+# Debian packages if they are missing, then runs every scenario as one sender process -> one receiver
 # process on 127.0.0.1, interleaved (all scenarios of round 1, then of round
 # 2, ...) so slow drifts of the machine hit every row alike, and prints the
 # median of the rounds as a Markdown table (also written to
@@ -35,17 +36,16 @@ else
 	PING_COUNT=${PING_COUNT:-20000}
 fi
 [[ $ROUNDS =~ ^[1-9][0-9]?$ ]] || { echo "run.sh: ROUNDS must be 1..99, got '$ROUNDS'" >&2; exit 2; }
-if ! [[ $SECONDS_PER_RUN =~ ^[0-9]+(\.[0-9]+)?$ ]] || ! awk -v s="$SECONDS_PER_RUN" 'BEGIN { exit !(s > 0 && s <= 60) }'; then
-	echo "run.sh: SECONDS_PER_RUN must be a number in (0, 60], got '$SECONDS_PER_RUN'" >&2
+# Whole seconds: iperf3 -t takes no fractions.
+if ! [[ $SECONDS_PER_RUN =~ ^[1-9][0-9]?$ ]] || ((SECONDS_PER_RUN > 60)); then
+	echo "run.sh: SECONDS_PER_RUN must be a whole number of seconds, 1..60, got '$SECONDS_PER_RUN'" >&2
 	exit 2
 fi
 [[ $PING_COUNT =~ ^[1-9][0-9]{0,6}$ ]] || { echo "run.sh: PING_COUNT must be 1..9999999, got '$PING_COUNT'" >&2; exit 2; }
-# Whole seconds for the timeouts that bound every process.
-RUN_CEIL=$(awk -v s="$SECONDS_PER_RUN" 'BEGIN{c = int(s); if (c < s) c++; print c}')
 # Receivers stop 0.5 s after the last datagram; this cap only matters if the
 # sender hangs.
-RECV_WINDOW=$((RUN_CEIL + 2))
-PROC_LIMIT=$((RUN_CEIL + 15))
+RECV_WINDOW=$((SECONDS_PER_RUN + 2))
+PROC_LIMIT=$((SECONDS_PER_RUN + 15))
 
 # ---------------------------------------------------------------- processes
 # Every process is started by start_bg under `timeout`, its PID kept in
