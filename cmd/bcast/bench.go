@@ -50,7 +50,7 @@ func benchCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "duration", Aliases: []string{"d"}, Value: 3 * time.Second, Usage: "how long the sender sends (`D`, up to 10m)"},
 			&cli.IntFlag{Name: "size", Aliases: []string{"s"}, Value: 64, Usage: "datagram length in `BYTES` (40-65507: the stamp takes 40)"},
-			&cli.IntFlag{Name: "batch", Value: defaultSendBatch, Usage: "the sender's datagrams per system call (`N`, 1-1024)"},
+			&cli.IntFlag{Name: "batch", Value: defaultSendBatch, DefaultText: fmt.Sprintf("%d, %d with --gso", defaultSendBatch, defaultGSOBatch), Usage: "the sender's " + sendBatchUsage},
 			&cli.IntFlag{Name: "recv-batch", Value: defaultListenBatch, Usage: "the receiver's datagrams per system call (`N`, 1-1024)"},
 			&cli.BoolFlag{Name: "gso", Usage: "send with GSO (bcast send --gso)"},
 			&cli.BoolFlag{Name: "gro", Usage: "receive with GRO (bcast listen --gro)"},
@@ -81,7 +81,7 @@ func planBench(c *cli.Context) (*benchPlan, error) {
 		return nil, fmt.Errorf("unexpected argument %q", c.Args().First())
 	}
 	b := &benchPlan{
-		duration: c.Duration("duration"), size: c.Int("size"), batch: c.Int("batch"), recvBatch: c.Int("recv-batch"),
+		duration: c.Duration("duration"), size: c.Int("size"), recvBatch: c.Int("recv-batch"),
 		gso: c.Bool("gso"), gro: c.Bool("gro"), connect: c.Bool("connect"), rate: c.Float64("rate"),
 		recvBuf: c.Int("recv-buffer"), json: c.Bool("json"),
 	}
@@ -92,13 +92,12 @@ func planBench(c *cli.Context) (*benchPlan, error) {
 		return nil, fmt.Errorf("--rate %v: must be 0 (as fast as possible) to 1e9", b.rate)
 	case b.recvBuf < 0:
 		return nil, fmt.Errorf("--recv-buffer %d: must not be negative", b.recvBuf)
-	case b.gso && b.batch < 2:
-		return nil, fmt.Errorf("--gso needs --batch 2 or more (it packs a batch into one send), not %d", b.batch)
 	}
-	if err := checkRange("size", b.size, seq.HeaderLen, maxPayload); err != nil {
+	var err error
+	if b.batch, err = sendBatchFlag(c, b.gso); err != nil {
 		return nil, err
 	}
-	if err := checkRange("batch", b.batch, 1, maxBatch); err != nil {
+	if err := checkRange("size", b.size, seq.HeaderLen, maxPayload); err != nil {
 		return nil, err
 	}
 	if err := checkRange("recv-batch", b.recvBatch, 1, maxBatch); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/bcastdev/bcast/internal/seq"
 	"github.com/bcastdev/bcast/multicast"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 )
 
 const listenDescription = `Receive datagrams on a port and print one line for each: arrival time,
@@ -63,7 +64,7 @@ func listenCommand() *cli.Command {
 			&cli.IntFlag{Name: "buffer", Value: 65536, Usage: "buffer per datagram in `BYTES`; a larger datagram is reported truncated with its real length"},
 			&cli.IntFlag{Name: "recv-buffer", Usage: "socket receive buffer (SO_RCVBUF) in `BYTES`"},
 			&cli.IntFlag{Name: "batch", Value: defaultListenBatch, Usage: "datagrams read per system call (`N`, 1-1024, recvmmsg)"},
-			&cli.BoolFlag{Name: "gro", Usage: "let the kernel hand over runs of datagrams from one sender as one buffer (UDP_GRO; pairs with bcast send --gso)"},
+			&cli.BoolFlag{Name: "gro", Usage: "let the kernel hand over runs of datagrams from one sender as one buffer (UDP_GRO; pairs with bcast send --gso); asks for a 4 MiB receive buffer unless --recv-buffer is given"},
 			&cli.BoolFlag{Name: "hex", Aliases: []string{"x"}, Usage: "print each payload as a hex dump"},
 			&cli.BoolFlag{Name: "seq", Usage: "count the stamps of bcast send --seq: loss, duplicates, reordering, delay"},
 			&cli.Uint64Flag{Name: "expect", Usage: "with --seq: `N` datagrams were sent (counts losses at the tail; stops once N arrived)"},
@@ -73,6 +74,10 @@ func listenCommand() *cli.Command {
 		Action: runListen,
 	}
 }
+
+// groRecvBuffer is the receive buffer listen --gro asks for unless
+// --recv-buffer says otherwise: 64 GRO buffers of 64 KiB.
+const groRecvBuffer = 4 << 20
 
 // noVerdict marks a datagram that was not counted (no --seq).
 const noVerdict = seq.Verdict(255)
@@ -242,15 +247,42 @@ type counted struct {
 	verdict seq.Verdict
 }
 
-// observe counts one datagram; st.mu must be held. With --quiet it is all
-// the listener does per datagram, so it allocates nothing (but for the
-// first datagram of a sender's run, which the tracker records). parse looks
-// for a stamp even without --seq, for the datagram's line.
-func (st *listenState) observe(pk *broadcast.Packet, stamp, parse bool, now time.Time) counted {
-	c := counted{arrival: pk.Time, verdict: noVerdict}
-	if c.arrival.IsZero() {
-		c.arrival = now
+// arrival is when pk arrived: the kernel's timestamp, or now.
+func arrival(pk *broadcast.Packet, now time.Time) time.Time {
+	if pk.Time.IsZero() {
+		return now
 	}
+	return pk.Time
+}
+
+// countAll counts a batch that needs nothing but counting (--quiet without
+// --seq); st.mu must be held. At millions of datagrams a second (GRO) the
+// per-datagram work is what limits the listener, so it is three adds.
+func (st *listenState) countAll(pkts []broadcast.Packet, now time.Time) {
+	if len(pkts) == 0 {
+		return
+	}
+	var bytes uint64
+	drops := st.drops
+	for i := range pkts {
+		bytes += uint64(pkts[i].Size)
+		drops = max(drops, pkts[i].Drops)
+	}
+	if st.datagrams == 0 {
+		st.first = arrival(&pkts[0], now)
+	}
+	st.last = arrival(&pkts[len(pkts)-1], now)
+	st.datagrams += uint64(len(pkts))
+	st.bytes += bytes
+	st.drops = drops
+}
+
+// observe counts one datagram; st.mu must be held. With --quiet --seq it
+// is all the listener does per datagram, so it allocates nothing (but for
+// the first datagram of a sender's run, which the tracker records). parse
+// looks for a stamp even without --seq, for the datagram's line.
+func (st *listenState) observe(pk *broadcast.Packet, stamp, parse bool, now time.Time) counted {
+	c := counted{arrival: arrival(pk, now), verdict: noVerdict}
 	if st.datagrams == 0 {
 		st.first = c.arrival
 	}
@@ -287,6 +319,15 @@ func runListen(c *cli.Context) error {
 		return err
 	}
 	defer r.Close()
+	if r.GRO() && !c.IsSet("recv-buffer") {
+		// A GRO buffer takes up to 64 KiB of the socket's budget: the
+		// kernel's default (208 KiB on most systems) holds three, and a
+		// listener woken a little late loses the rest. Ask for more; the
+		// kernel caps it at net.core.rmem_max (x2) unless CAP_NET_ADMIN.
+		if _, err := r.Socket().SetRecvBuffer(groRecvBuffer); err != nil {
+			stderr.Printf("%s: warning: --gro: a larger receive buffer: %v", name, err)
+		}
+	}
 	local := r.LocalAddr()
 	if p.json {
 		groups := make([]string, 0, len(joined))
@@ -348,12 +389,31 @@ func runListen(c *cli.Context) error {
 		lastBatch = now
 		k := 0
 		st.mu.Lock()
-		for k < n {
-			seen[k] = st.observe(&pkts[k], p.stamp, !p.quiet, now)
-			k++
-			if (p.count > 0 && st.datagrams >= p.count) || (p.stamp && p.expect > 0 && st.tracker.Received() >= p.expect) {
-				done = true
-				break
+		switch {
+		case p.quiet && !p.stamp:
+			k = n
+			if p.count > 0 {
+				k = int(min(uint64(n), p.count-st.datagrams))
+				done = st.datagrams+uint64(k) >= p.count
+			}
+			st.countAll(pkts[:k], now)
+		case p.quiet:
+			for k < n {
+				st.observe(&pkts[k], true, false, now)
+				k++
+				if (p.count > 0 && st.datagrams >= p.count) || (p.expect > 0 && st.tracker.Received() >= p.expect) {
+					done = true
+					break
+				}
+			}
+		default:
+			for k < n {
+				seen[k] = st.observe(&pkts[k], p.stamp, true, now)
+				k++
+				if (p.count > 0 && st.datagrams >= p.count) || (p.stamp && p.expect > 0 && st.tracker.Received() >= p.expect) {
+					done = true
+					break
+				}
 			}
 		}
 		st.mu.Unlock()
@@ -382,6 +442,9 @@ func runListen(c *cli.Context) error {
 	}
 	st.mu.Unlock()
 	summary["batch"] = p.batch
+	if rb, err := r.Socket().OptionInt(unix.SOL_SOCKET, unix.SO_RCVBUF); err == nil {
+		summary["recv_buffer"] = rb
+	}
 	summary["gro"] = r.GRO()
 	if r.GRO() {
 		summary["coalesced"] = r.Coalesced()

@@ -68,7 +68,7 @@ func sendCommand() *cli.Command {
 			&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "time between datagrams (`D`; 0: as fast as possible)"},
 			&cli.Float64Flag{Name: "rate", Usage: "datagrams per second (`PPS`), instead of --interval"},
 			&cli.BoolFlag{Name: "seq", Usage: "stamp a sequence number and send time (see bcast listen --seq)"},
-			&cli.IntFlag{Name: "batch", Value: defaultSendBatch, Usage: "datagrams per system call (`N`, 1-1024: sendmmsg; 1: one sendmsg each); a batch never holds more than are due"},
+			&cli.IntFlag{Name: "batch", Value: defaultSendBatch, DefaultText: fmt.Sprintf("%d, %d with --gso", defaultSendBatch, defaultGSOBatch), Usage: sendBatchUsage},
 			&cli.BoolFlag{Name: "gso", Usage: "hand each batch to the kernel as UDP_SEGMENT sends (GSO); where the kernel or interface refuses, it says so once and sends without"},
 			&cli.BoolFlag{Name: "connect", Value: true, Usage: "connect the socket to a single unicast or directed broadcast --to (the kernel keeps the route); --connect=false: not"},
 			quietFlag("print only the summary"),
@@ -246,7 +246,6 @@ func planSend(c *cli.Context) (*sendPlan, error) {
 		quiet:    c.Bool("quiet"),
 		json:     c.Bool("json"),
 		loopback: c.Bool("loopback"),
-		batch:    c.Int("batch"),
 		connect:  c.Bool("connect"),
 	}
 	if c.NArg() > 0 {
@@ -314,15 +313,12 @@ func planSend(c *cli.Context) (*sendPlan, error) {
 		}
 		cfg.Src = src.Unmap()
 	}
-	if err := checkRange("batch", p.batch, 1, maxBatch); err != nil {
-		return nil, err
-	}
 	cfg.GSO = c.Bool("gso")
-	switch {
-	case p.fanout != single && (c.IsSet("batch") || cfg.GSO):
+	if p.fanout != single && (c.IsSet("batch") || cfg.GSO) {
 		return nil, errors.New("--batch and --gso are for one destination: --all-interfaces sends each datagram once per interface")
-	case cfg.GSO && p.batch < 2:
-		return nil, fmt.Errorf("--gso needs --batch 2 or more (it packs a batch into one send), not %d", p.batch)
+	}
+	if p.batch, err = sendBatchFlag(c, cfg.GSO); err != nil {
+		return nil, err
 	}
 	p.cfg = cfg
 
@@ -488,6 +484,9 @@ type sentJSON struct {
 }
 
 func reportSent(stdout, stderr *out, p *sendPlan, r broadcast.Result, n uint64) {
+	if p.quiet && r.Err == nil {
+		return // the per-datagram hot path of a flood: nothing to build
+	}
 	if p.json {
 		j := sentJSON{Type: "sent", TS: time.Now().Format(time.RFC3339Nano), Dst: r.To.Addr().String(), Dport: r.To.Port(),
 			Iface: r.Iface.Name, Len: len(p.payload)}

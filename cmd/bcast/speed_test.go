@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,6 +27,7 @@ func TestSpeedFlagUsageErrors(t *testing.T) {
 		{"send batch too big", append(to, "--batch", "1025"), "--batch 1025: must be 1 to 1024"},
 		{"send batch not a number", append(to, "--batch", "many"), "-batch"},
 		{"send gso batch 1", append(to, "--gso", "--batch", "1"), "--gso needs --batch 2 or more"},
+		{"send gso batch too big", append(to, "--gso", "--batch", "65537"), "--batch 65537: must be 2 to 65536"},
 		{"send batch fan-out", []string{"send", "--to", "255.255.255.255:9", "-A", "-m", "x", "--batch", "8"}, "--batch and --gso are for one destination"},
 		{"send gso fan-out", []string{"send", "--to", ":9", "-A", "-m", "x", "--gso"}, "--batch and --gso are for one destination"},
 		{"listen batch 0", []string{"listen", "--listen", ":9", "--batch", "0"}, "--batch 0: must be 1 to 1024"},
@@ -225,6 +227,44 @@ func TestListenTextSummarySaysGRO(t *testing.T) {
 	}
 }
 
+// TestListenGROBuffer: --gro asks for a receive buffer that holds many GRO
+// buffers, unless --recv-buffer says otherwise.
+func TestListenGROBuffer(t *testing.T) {
+	readInt := func(path string) int {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Skipf("%v", err)
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		return n
+	}
+	def, maxb := readInt("/proc/sys/net/core/rmem_default"), readInt("/proc/sys/net/core/rmem_max")
+	for _, tt := range []struct {
+		args []string
+		more bool // than the kernel's default
+	}{
+		{[]string{"--gro"}, maxb >= def},
+		{[]string{"--gro", "--recv-buffer", "65536"}, false},
+		{nil, false},
+	} {
+		r := runApp(t, "", append([]string{"listen", "--listen", "127.0.0.1:0", "--json", "--timeout", "50ms"}, tt.args...)...)
+		sum := ofType(jsonLines(t, r.stdout), "summary")
+		if len(sum) != 1 {
+			t.Fatalf("listen %v: %v\n%s", tt.args, r.stdout, r.stderr)
+		}
+		got := int(num(t, sum[0], "recv_buffer"))
+		if (got > def) != tt.more {
+			t.Errorf("listen %v: recv_buffer %d with the kernel's default %d; want larger: %v", tt.args, got, def, tt.more)
+		}
+		if strings.Contains(r.stderr, "receive buffer") {
+			t.Errorf("listen %v warns about its buffer:\n%s", tt.args, r.stderr)
+		}
+	}
+}
+
 func TestBenchSmoke(t *testing.T) {
 	for _, extra := range [][]string{nil, {"--gso", "--gro", "--size", "1400"}} {
 		r := binRun(t, "", append([]string{"bench", "--duration", "1s", "--json"}, extra...)...)
@@ -248,15 +288,16 @@ func TestBenchSmoke(t *testing.T) {
 		if m["connected"] != true {
 			t.Errorf("bench %v: connected %v; want true", extra, m["connected"])
 		}
-		wantPath := pathSendmmsg
+		wantPath, wantBatch := pathSendmmsg, defaultSendBatch
 		if extra != nil {
+			wantBatch = defaultGSOBatch
 			wantPath = pathGSO
 			if m["gro"] != true || num(t, m, "coalesced") <= 0 {
 				t.Errorf("bench %v: gro %v coalesced %v; want GRO on and coalesced datagrams", extra, m["gro"], m["coalesced"])
 			}
 		}
-		if m["path"] != wantPath {
-			t.Errorf("bench %v: path %v; want %s", extra, m["path"], wantPath)
+		if m["path"] != wantPath || m["batch"] != float64(wantBatch) {
+			t.Errorf("bench %v: path %v batch %v; want %s, %d", extra, m["path"], m["batch"], wantPath, wantBatch)
 		}
 	}
 	r := binRun(t, "", "bench", "--duration", "300ms", "--batch", "1", "--recv-batch", "1")
@@ -275,6 +316,7 @@ func TestListenObserveAllocs(t *testing.T) {
 	st.observe(pk, true, false, now) // the run's first datagram creates its record
 	var n uint64 = 1
 	foreign := &broadcast.Packet{Data: []byte("not stamped"), Size: 11}
+	batch := []broadcast.Packet{{Size: 64, Drops: 2}, {Size: 64, Drops: 9}, {Size: 64, Drops: 5}, {Size: 64}}
 	allocs := testing.AllocsPerRun(1000, func() {
 		n++
 		seq.Header{Run: 1, Seq: n, Sent: now.UnixNano()}.Put(data)
@@ -282,13 +324,22 @@ func TestListenObserveAllocs(t *testing.T) {
 			t.Fatalf("verdict %v, stamp length %d; want new, 40", c.verdict, c.hn)
 		}
 		st.observe(foreign, true, false, now)
-		st.observe(pk, false, false, now) // no --seq: counting only
+		st.observe(pk, false, false, now) // no --seq, lines: parse only
+		st.countAll(batch, now)           // --quiet without --seq
 	})
 	if allocs != 0 {
 		t.Errorf("observe allocates %v times per datagram; want 0", allocs)
 	}
 	if got := st.tracker.Received(); got != n {
 		t.Errorf("received %d; want %d", got, n)
+	}
+	// The first datagram, then each round three observed and a batch of
+	// four counted.
+	if want := 1 + 7*(n-1); st.datagrams != want {
+		t.Errorf("datagrams %d; want %d", st.datagrams, want)
+	}
+	if want := uint64(64+11+64+4*64)*(n-1) + 64; st.bytes != want || st.drops != 9 {
+		t.Errorf("bytes %d drops %d; want %d and 9 (the batch's highest)", st.bytes, st.drops, want)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/bcastdev/bcast/broadcast"
 	"github.com/bcastdev/bcast/internal/pace"
 	"github.com/bcastdev/bcast/internal/seq"
+	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 )
 
@@ -20,14 +21,40 @@ const (
 	pathGSO      = "gso"      // runs of equal datagrams as UDP_SEGMENT sends
 )
 
-// Batch sizes: the defaults were chosen by measurement on loopback (see
-// "Speed" in README.md); maxBatch is the kernel's limit of messages per
-// sendmmsg/recvmmsg call (UIO_MAXIOV).
+// Batch sizes, in datagrams per system call; the defaults were chosen by
+// measurement on loopback (see "Speed" in README.md). maxBatch is the
+// kernel's limit of messages per sendmmsg/recvmmsg call (UIO_MAXIOV); with
+// GSO a message carries up to 64 datagrams, so a batch may hold 64 times
+// as many.
 const (
-	defaultSendBatch   = 64
+	defaultSendBatch   = 256
+	defaultGSOBatch    = 4096
 	defaultListenBatch = 64
 	maxBatch           = 1024
+	maxGSOBatch        = 64 * maxBatch
 )
+
+// sendBatchFlag returns the --batch of send and bench: its default depends
+// on --gso, and so does its limit.
+func sendBatchFlag(c *cli.Context, gso bool) (int, error) {
+	if !c.IsSet("batch") {
+		if gso {
+			return defaultGSOBatch, nil
+		}
+		return defaultSendBatch, nil
+	}
+	n := c.Int("batch")
+	switch {
+	case gso && n < 2:
+		return 0, fmt.Errorf("--gso needs --batch 2 or more (it packs a batch into one send), not %d", n)
+	case gso:
+		return n, checkRange("batch", n, 2, maxGSOBatch)
+	}
+	return n, checkRange("batch", n, 1, maxBatch)
+}
+
+// sendBatchUsage is the help of send's and bench's --batch.
+const sendBatchUsage = "datagrams per system call (`N`; 1-1024, 1: one sendmsg each; with --gso up to 65536, 64 to a UDP_SEGMENT send); a batch never holds more than are due"
 
 // maxBatchBytes bounds the memory of one batch: --batch 1024 of 64 KiB
 // datagrams would otherwise take 64 MiB for no gain, since a batch of large
@@ -166,8 +193,10 @@ func (p *sendPlan) stream(ctx context.Context, s *broadcast.Sender, run uint64, 
 			}
 		}
 		noteGSO()
-		for i := range done {
-			reportSent(stdout, stderr, p, result, n+uint64(i)+1)
+		if !p.quiet {
+			for i := range done {
+				reportSent(stdout, stderr, p, result, n+uint64(i)+1)
+			}
 		}
 		n += uint64(done)
 		res.sent += uint64(done)
