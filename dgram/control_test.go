@@ -143,13 +143,7 @@ func TestKernelTimestampAndDrops(t *testing.T) {
 }
 
 func TestRightsOverSocketpair(t *testing.T) {
-	a, b, err := Pair(unix.SOCK_DGRAM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	defer b.Close()
-	bound(t, a, b)
+	a, b := mustPair(t, unix.SOCK_DGRAM)
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -192,13 +186,7 @@ func TestRightsOverSocketpair(t *testing.T) {
 }
 
 func TestControlTruncationIsReported(t *testing.T) {
-	a, b, err := Pair(unix.SOCK_DGRAM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	defer b.Close()
-	bound(t, a, b)
+	a, b := mustPair(t, unix.SOCK_DGRAM)
 	r, w, _ := os.Pipe()
 	defer r.Close()
 	defer w.Close()
@@ -225,13 +213,7 @@ func TestControlTruncationIsReported(t *testing.T) {
 }
 
 func TestCredentials(t *testing.T) {
-	a, b, err := Pair(unix.SOCK_DGRAM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	defer b.Close()
-	bound(t, a, b)
+	a, b := mustPair(t, unix.SOCK_DGRAM)
 	enable(t, b, [2]int{unix.SOL_SOCKET, unix.SO_PASSCRED})
 	if _, err := a.Write([]byte("who")); err != nil {
 		t.Fatal(err)

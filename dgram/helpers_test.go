@@ -38,6 +38,19 @@ func mustOpen(t *testing.T, family, sotype int) *Socket {
 	return s
 }
 
+// mustPair returns a connected socketpair with deadlines, closed at the end
+// of the test.
+func mustPair(t *testing.T, sotype int) (a, b *Socket) {
+	t.Helper()
+	a, b, err := Pair(sotype)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close(); b.Close() })
+	bound(t, a, b)
+	return a, b
+}
+
 // bound gives every blocking test call a deadline, so a broken path fails
 // instead of hanging the suite.
 func bound(t *testing.T, socks ...*Socket) {

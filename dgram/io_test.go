@@ -103,13 +103,7 @@ func TestTruncationIsReported(t *testing.T) {
 }
 
 func TestScatterGather(t *testing.T) {
-	a, b, err := Pair(unix.SOCK_DGRAM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	defer b.Close()
-	bound(t, a, b)
+	a, b := mustPair(t, unix.SOCK_DGRAM)
 	out := Message{Buffers: [][]byte{[]byte("head-"), []byte("body-"), []byte("tail")}}
 	if err := a.SendMsg(&out, 0); err != nil {
 		t.Fatal(err)
@@ -127,13 +121,7 @@ func TestScatterGather(t *testing.T) {
 }
 
 func TestStreamEOFAndShortBuffers(t *testing.T) {
-	a, b, err := Pair(unix.SOCK_STREAM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	defer b.Close()
-	bound(t, a, b)
+	a, b := mustPair(t, unix.SOCK_STREAM)
 	if _, err := a.Write([]byte("0123456789")); err != nil {
 		t.Fatal(err)
 	}
