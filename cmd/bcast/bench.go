@@ -1,8 +1,7 @@
 package main
 
 import (
-	"bufio"
-	"context"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -22,24 +20,27 @@ import (
 )
 
 const benchDescription = `bench measures what bcast moves over loopback on this machine: it starts
-'bcast listen --seq --quiet' as a child process (the same binary) on
-127.0.0.1, sends stamped datagrams to it from this process for --duration,
-and reports datagrams per second, MB/s and loss, counted exactly from the
-stamps: sent, received, missing, and the kernel's drops on the receiving
-socket (SO_RXQ_OVFL). It names the send path taken (gso, sendmmsg or
-sendmsg; connected or not) and whether the receiver had GRO.
+'bcast listen --quiet' as a child process (the same binary) on 127.0.0.1,
+sends to it from this process for --duration as 'bcast send' does, and
+reports datagrams per second, MB/s and loss: sent, received, missing (sent
+- received) and the kernel's drops on the receiving socket (SO_RXQ_OVFL;
+with GRO it counts whole buffers of up to 64 datagrams). It names the send
+path taken (gso, sendmmsg or sendmsg; connected or not) and whether the
+receiver had GRO. With --seq the datagrams carry stamps and the receiver
+counts them exactly (duplicates, reordering), at some cost per datagram.
 
    bcast bench
    bcast bench --size 1400 --duration 5s
    bcast bench --gso --gro
    bcast bench --batch 1 --recv-batch 1          (one system call per datagram)
-   bcast bench --rate 100000 --recv-buffer 4194304 --json
+   bcast bench --rate 100000 --seq --recv-buffer 4194304 --json
 
 pps is the receiver's: datagrams received per second between the first and
 the last. Under a flood (--rate 0) loss says how much more the sender
 offered than the receiver took; on loopback the sender's system calls also
 do most of the receiver's kernel work, so the two processes compete for the
-same CPUs. Nothing leaves the machine.`
+same CPUs, and where the scheduler puts them (one CPU or two) moves the
+result more than anything else. Nothing leaves the machine.`
 
 func benchCommand() *cli.Command {
 	return &cli.Command{
@@ -49,7 +50,8 @@ func benchCommand() *cli.Command {
 		Description: benchDescription,
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "duration", Aliases: []string{"d"}, Value: 3 * time.Second, Usage: "how long the sender sends (`D`, up to 10m)"},
-			&cli.IntFlag{Name: "size", Aliases: []string{"s"}, Value: 64, Usage: "datagram length in `BYTES` (40-65507: the stamp takes 40)"},
+			&cli.IntFlag{Name: "size", Aliases: []string{"s"}, Value: 64, Usage: "datagram length in `BYTES` (1-65507; 40 or more with --seq)"},
+			&cli.BoolFlag{Name: "seq", Usage: "stamp the datagrams and count them exactly at the receiver (bcast send/listen --seq)"},
 			&cli.IntFlag{Name: "batch", Value: defaultSendBatch, DefaultText: fmt.Sprintf("%d, %d with --gso", defaultSendBatch, defaultGSOBatch), Usage: "the sender's " + sendBatchUsage},
 			&cli.IntFlag{Name: "recv-batch", Value: defaultListenBatch, Usage: "the receiver's datagrams per system call (`N`, 1-1024)"},
 			&cli.BoolFlag{Name: "gso", Usage: "send with GSO (bcast send --gso)"},
@@ -70,6 +72,7 @@ type benchPlan struct {
 	batch     int
 	recvBatch int
 	gso, gro  bool
+	stamp     bool
 	connect   bool
 	rate      float64
 	recvBuf   int
@@ -82,7 +85,7 @@ func planBench(c *cli.Context) (*benchPlan, error) {
 	}
 	b := &benchPlan{
 		duration: c.Duration("duration"), size: c.Int("size"), recvBatch: c.Int("recv-batch"),
-		gso: c.Bool("gso"), gro: c.Bool("gro"), connect: c.Bool("connect"), rate: c.Float64("rate"),
+		gso: c.Bool("gso"), gro: c.Bool("gro"), stamp: c.Bool("seq"), connect: c.Bool("connect"), rate: c.Float64("rate"),
 		recvBuf: c.Int("recv-buffer"), json: c.Bool("json"),
 	}
 	switch {
@@ -97,7 +100,11 @@ func planBench(c *cli.Context) (*benchPlan, error) {
 	if b.batch, err = sendBatchFlag(c, b.gso); err != nil {
 		return nil, err
 	}
-	if err := checkRange("size", b.size, seq.HeaderLen, maxPayload); err != nil {
+	least := 1
+	if b.stamp {
+		least = seq.HeaderLen
+	}
+	if err := checkRange("size", b.size, least, maxPayload); err != nil {
 		return nil, err
 	}
 	if err := checkRange("recv-batch", b.recvBatch, 1, maxBatch); err != nil {
@@ -128,7 +135,7 @@ func runBench(c *cli.Context) error {
 		return failure(name, "%v", err)
 	}
 	defer rx.stop()
-	first, err := rx.line(5 * time.Second)
+	first, err := rx.listening(5 * time.Second)
 	if err != nil || first["type"] != "listening" {
 		return failure(name, "the receiver did not start: %v%s", errOr(err, fmt.Sprintf("first line %v", first)), rx.stderrText())
 	}
@@ -139,18 +146,17 @@ func runBench(c *cli.Context) error {
 
 	sp := &sendPlan{
 		to: to, cfg: broadcast.SenderConfig{Network: "udp4", GSO: b.gso},
-		payload: pad(make([]byte, seq.HeaderLen), b.size), stamp: true,
+		payload: pad(nil, b.size), stamp: b.stamp,
 		batch: b.batch, connect: b.connect, quiet: true, json: true,
 	}
 	if b.rate > 0 {
 		sp.interval = time.Duration(float64(time.Second) / b.rate)
 	}
-	sctx, cancel := context.WithTimeout(c.Context, b.duration)
-	defer cancel()
 	start := time.Now()
+	sp.until = start.Add(b.duration)
 	// The sender's per-datagram output (none with quiet, but a failure)
 	// goes nowhere; its notes (GSO refused) go to standard error.
-	res, err := sp.execute(sctx, seq.NewRun(), newOut(io.Discard), stderr, name)
+	res, err := sp.execute(c.Context, seq.NewRun(), newOut(io.Discard), stderr, name)
 	sendElapsed := time.Since(start)
 	if err != nil {
 		return failure(name, "%s", explained(err))
@@ -209,8 +215,10 @@ func benchReport(b *benchPlan, res streamResult, sendElapsed time.Duration, sum 
 		"gso": b.gso, "gro": sum["gro"] == true,
 		"sent": res.sent, "send_pps": sendPPS, "send_seconds": sendElapsed.Seconds(),
 		"received": received, "missing": missing, "loss_pct": loss, "kernel_drops": uint64(f("kernel_drops")),
-		"duplicates": uint64(f("duplicates")), "reordered": uint64(f("reordered")),
-		"pps": pps, "mbps": mbps, "recv_seconds": span,
+		"pps": pps, "mbps": mbps, "recv_seconds": span, "recv_buffer": uint64(f("recv_buffer")), "seq": b.stamp,
+	}
+	if b.stamp {
+		rep["duplicates"], rep["reordered"] = uint64(f("duplicates")), uint64(f("reordered"))
 	}
 	if b.gso {
 		rep["gso_sends"], rep["gso_datagrams"], rep["gso_refused"] = res.gso.GSOSends, res.gso.GSODatagrams, res.gso.Refused
@@ -245,9 +253,12 @@ func benchText(b *benchPlan, rep map[string]any) string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "bcast bench: %d-byte datagrams over 127.0.0.1 for %v, %s (load average %s)\n", b.size, b.duration, rate, rep["load_before"])
 	fmt.Fprintf(&sb, "send     %12d datagrams  %10.0f pps  %s\n", rep["sent"], rep["send_pps"], path)
-	fmt.Fprintf(&sb, "receive  %12d datagrams  %10.0f pps  %8.1f MB/s  recvmmsg batch %d, GRO %s\n",
-		rep["received"], rep["pps"], rep["mbps"], b.recvBatch, gro)
+	fmt.Fprintf(&sb, "receive  %12d datagrams  %10.0f pps  %8.1f MB/s  recvmmsg batch %d, GRO %s, SO_RCVBUF %d\n",
+		rep["received"], rep["pps"], rep["mbps"], b.recvBatch, gro, rep["recv_buffer"])
 	fmt.Fprintf(&sb, "loss     %12d missing (%.2f%%), kernel drops %d", rep["missing"], rep["loss_pct"], rep["kernel_drops"])
+	if b.stamp {
+		fmt.Fprintf(&sb, ", duplicates %d, reordered %d (stamped)", rep["duplicates"], rep["reordered"])
+	}
 	return sb.String()
 }
 
@@ -265,25 +276,42 @@ func loadAverage() string {
 	return strings.Join(f[:3], " ")
 }
 
-// receiverProc is the bench's `bcast listen` child.
+// receiverProc is the bench's `bcast listen` child. Its standard output
+// and error go to unlinked temporary files rather than pipes: a goroutine
+// of this process reading a pipe would keep an idle runtime thread in
+// epoll_wait during the flood, where the kernel wakes it for every datagram
+// the sending socket frees (see oneProc).
 type receiverProc struct {
-	cmd    *exec.Cmd
-	lines  chan map[string]any // its JSON lines; closed at the end of its output
-	stderr *tailBuffer
+	cmd       *exec.Cmd
+	out, errs *os.File
+	exited    chan struct{} // closed once Wait returned
 }
 
 func startReceiver(exe string, b *benchPlan) (*receiverProc, error) {
-	args := []string{"listen", "--listen", "127.0.0.1:0", "--seq", "--quiet", "--json",
+	args := []string{"listen", "--listen", "127.0.0.1:0", "--quiet", "--json",
 		"--batch", strconv.Itoa(b.recvBatch), "--idle", benchIdle.String(),
 		// A safety net: the bench stops it long before.
 		"--timeout", (b.duration + 30*time.Second).String()}
 	if b.gro {
 		args = append(args, "--gro")
 	}
+	if b.stamp {
+		args = append(args, "--seq")
+	}
 	if b.recvBuf > 0 {
 		args = append(args, "--recv-buffer", strconv.Itoa(b.recvBuf))
 	}
+	out, err := unlinkedTemp()
+	if err != nil {
+		return nil, err
+	}
+	errs, err := unlinkedTemp()
+	if err != nil {
+		out.Close()
+		return nil, err
+	}
 	cmd := exec.Command(exe, args...)
+	cmd.Stdout, cmd.Stderr = out, errs
 	// Should the bench die without cleaning up, the kernel ends the child.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	// The child's flags decide, not the user's BCAST_IFACE and the like.
@@ -292,132 +320,125 @@ func startReceiver(exe string, b *benchPlan) (*receiverProc, error) {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	p := &receiverProc{cmd: cmd, lines: make(chan map[string]any, 64), stderr: &tailBuffer{max: 8 << 10}}
-	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
+		out.Close()
+		errs.Close()
 		return nil, fmt.Errorf("starting the receiver %s: %v", exe, err)
 	}
+	p := &receiverProc{cmd: cmd, out: out, errs: errs, exited: make(chan struct{})}
 	go func() {
-		defer close(p.lines)
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			var m map[string]any
-			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-				m = map[string]any{"type": "not-json", "line": sc.Text()}
-			}
-			select {
-			case p.lines <- m:
-			default: // with --quiet it prints two lines; never block on more
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout) // a line too long: keep the child from blocking
+		_ = cmd.Wait() // a blocking waitid: no epoll; its output says how it went
+		close(p.exited)
 	}()
 	return p, nil
 }
 
-// line returns the receiver's next JSON line, waiting at most d.
-func (p *receiverProc) line(d time.Duration) (map[string]any, error) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case m, ok := <-p.lines:
-		if !ok {
-			return nil, errClosed
+// unlinkedTemp is a temporary file that is gone from the file system once
+// closed.
+func unlinkedTemp() (*os.File, error) {
+	f, err := os.CreateTemp("", "bcast-bench-")
+	if err != nil {
+		return nil, fmt.Errorf("a file for the receiver's output: %v", err)
+	}
+	_ = os.Remove(f.Name())
+	return f, nil
+}
+
+// lines are the JSON lines the receiver has written so far. They are read
+// with pread: the child shares the file offset it writes at.
+func (p *receiverProc) lines() []map[string]any {
+	b := readAll(p.out)
+	var out []map[string]any
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			break // a line still being written
 		}
-		return m, nil
-	case <-t.C:
-		return nil, fmt.Errorf("no word from the receiver within %v", d)
+		var m map[string]any
+		if json.Unmarshal(b[:i], &m) == nil {
+			out = append(out, m)
+		}
+		b = b[i+1:]
+	}
+	return out
+}
+
+// readAll reads f from its start without moving its offset, up to 1 MiB
+// (the receiver prints two lines with --quiet).
+func readAll(f *os.File) []byte {
+	b := make([]byte, 1<<20)
+	n, _ := f.ReadAt(b, 0)
+	return b[:n]
+}
+
+// listening waits at most d for the receiver's first line.
+func (p *receiverProc) listening(d time.Duration) (map[string]any, error) {
+	deadline := time.Now().Add(d)
+	for {
+		if ls := p.lines(); len(ls) > 0 {
+			return ls[0], nil
+		}
+		select {
+		case <-p.exited:
+			return nil, errors.New("the receiver ended without a word")
+		default:
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("no word from the receiver within %v", d)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
-// summary waits at most d for the receiver's summary line (it ends by
-// itself benchIdle after the last datagram), then stops it as Ctrl-C would,
-// which also makes it print the summary.
+// summary waits at most d for the receiver to end by itself (benchIdle
+// after the last datagram), then stops it as Ctrl-C would, which also
+// makes it print its summary, and returns the summary.
 func (p *receiverProc) summary(d time.Duration) (map[string]any, error) {
-	deadline := time.Now().Add(d)
-	interrupted := false
-	for {
-		wait := time.Until(deadline)
-		if wait <= 0 {
-			if interrupted {
-				return nil, errors.New("the receiver printed no summary")
-			}
-			_ = p.cmd.Process.Signal(syscall.SIGINT)
-			interrupted = true
-			deadline = time.Now().Add(2 * time.Second)
-			continue
+	if !p.wait(d) {
+		_ = p.cmd.Process.Signal(syscall.SIGINT)
+		if !p.wait(2 * time.Second) {
+			return nil, errors.New("the receiver did not end")
 		}
-		m, err := p.line(wait)
-		if err != nil {
-			if errors.Is(err, errClosed) {
-				return nil, err
-			}
-			continue // the deadline check above decides
-		}
+	}
+	for _, m := range p.lines() {
 		if m["type"] == "summary" {
 			return m, nil
 		}
 	}
+	return nil, errors.New("the receiver printed no summary")
 }
 
-var errClosed = errors.New("the receiver ended without a word")
+// wait reports whether the receiver ended within d.
+func (p *receiverProc) wait(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-p.exited:
+		return true
+	case <-t.C:
+		return false
+	}
+}
 
 // stop ends the receiver if it still runs, by its own process handle, and
-// reaps it.
+// releases its files.
 func (p *receiverProc) stop() {
-	done := make(chan struct{})
-	go func() {
-		_ = p.cmd.Wait() // its output said how it went
-		close(done)
-	}()
-	select {
-	case <-done:
-		return
-	case <-time.After(time.Second):
+	if !p.wait(time.Second) {
+		_ = p.cmd.Process.Signal(syscall.SIGINT)
+		if !p.wait(2 * time.Second) {
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-done:
-		return
-	case <-time.After(2 * time.Second):
-	}
-	_ = p.cmd.Process.Kill()
-	<-done
+	p.out.Close()
+	p.errs.Close()
 }
 
 // stderrText is the receiver's standard error, for a failure message.
 func (p *receiverProc) stderrText() string {
-	s := strings.TrimSpace(p.stderr.String())
+	s := strings.TrimSpace(string(readAll(p.errs)))
 	if s == "" {
 		return ""
 	}
 	return "\nthe receiver said:\n" + s
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
 }

@@ -43,6 +43,14 @@ arrived, after --count datagrams, at --timeout, after --idle without any, or
 at Ctrl-C; the summary is printed in every case (on standard output with
 --json, on standard error otherwise).
 
+Under a flood, --quiet (no line per datagram) is what keeps up: it reads
+--batch datagrams per recvmmsg and only counts them. --gro takes runs of
+datagrams from one sender (bcast send --gso) as one buffer each and splits
+them again; it asks for a 4 MiB receive buffer unless --recv-buffer is
+given (--recv-buffer 0: the kernel's default).
+
+   bcast listen --listen :9999 --quiet --seq --gro
+
 Exit status 3 when --timeout passed and nothing was received.`
 
 func listenCommand() *cli.Command {
@@ -62,7 +70,7 @@ func listenCommand() *cli.Command {
 			&cli.DurationFlag{Name: "timeout", Aliases: []string{"w"}, Usage: "stop after `D` in all; exit status 3 if nothing arrived"},
 			&cli.DurationFlag{Name: "idle", Usage: "stop when nothing arrived for `D` after the first datagram"},
 			&cli.IntFlag{Name: "buffer", Value: 65536, Usage: "buffer per datagram in `BYTES`; a larger datagram is reported truncated with its real length"},
-			&cli.IntFlag{Name: "recv-buffer", Usage: "socket receive buffer (SO_RCVBUF) in `BYTES`"},
+			&cli.IntFlag{Name: "recv-buffer", Usage: "socket receive buffer (SO_RCVBUF) in `BYTES` (0: the kernel's default)"},
 			&cli.IntFlag{Name: "batch", Value: defaultListenBatch, Usage: "datagrams read per system call (`N`, 1-1024, recvmmsg)"},
 			&cli.BoolFlag{Name: "gro", Usage: "let the kernel hand over runs of datagrams from one sender as one buffer (UDP_GRO; pairs with bcast send --gso); asks for a 4 MiB receive buffer unless --recv-buffer is given"},
 			&cli.BoolFlag{Name: "hex", Aliases: []string{"x"}, Usage: "print each payload as a hex dump"},

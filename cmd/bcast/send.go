@@ -37,6 +37,19 @@ duplicates, reordering and one-way delay exactly. --count 0 sends until
 Ctrl-C; the stamp then carries no total, and the receiver learns the count
 from the highest sequence number it sees (or from --expect).
 
+To one destination the datagrams go in batches, --batch per system call
+(sendmmsg; 256 by default, 1 for one sendmsg each), never more than are due
+at --rate or --interval. --gso packs each batch into UDP_SEGMENT sends of up
+to 64 datagrams; where the kernel or the interface refuses GSO, send says so
+once and carries on without it. A single destination that is not a group or
+255.255.255.255 gets a connected socket (--connect=false: not), so the
+kernel keeps its route; a port unreachable reported on it is noted and the
+datagrams are sent again, as an unconnected socket would have sent them.
+--all-interfaces sends each datagram once per interface, one at a time.
+
+   bcast send --to 127.0.0.1:9999 --size 1400 --count 0 --interval 0 --quiet
+   bcast send --to 10.0.0.7:9999 --gso --seq --count 1000000 --rate 200000 --quiet
+
 A send error stops the run with exit status 1 and says in plain words what
 it means and how to fix it. With --all-interfaces, a failure on one
 interface is reported and the others carry on; the exit status is 1 if any
@@ -91,8 +104,13 @@ type sendPlan struct {
 	interval time.Duration
 	batch    int  // datagrams per system call; 1: Send
 	connect  bool // connect the socket to a single destination
-	quiet    bool
-	json     bool
+	// until, when set, ends a send to one destination (bench). A context
+	// deadline would do, but its timer keeps an idle thread of the
+	// runtime in epoll_wait, where the kernel wakes it for every datagram
+	// the socket frees; a clock read per batch costs nothing.
+	until time.Time
+	quiet bool
+	json  bool
 }
 
 type fanout int

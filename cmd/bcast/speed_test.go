@@ -34,7 +34,8 @@ func TestSpeedFlagUsageErrors(t *testing.T) {
 		{"listen batch too big", []string{"listen", "--listen", ":9", "--batch", "4096"}, "--batch 4096"},
 		{"bench duration 0", []string{"bench", "--duration", "0s"}, "--duration 0s"},
 		{"bench duration long", []string{"bench", "--duration", "11m"}, "--duration 11m0s"},
-		{"bench size below stamp", []string{"bench", "--size", "39"}, "--size 39: must be 40 to 65507"},
+		{"bench size 0", []string{"bench", "--size", "0"}, "--size 0: must be 1 to 65507"},
+		{"bench size below stamp", []string{"bench", "--seq", "--size", "39"}, "--size 39: must be 40 to 65507"},
 		{"bench size too big", []string{"bench", "--size", "65508"}, "--size 65508"},
 		{"bench batch", []string{"bench", "--batch", "0"}, "--batch 0"},
 		{"bench recv-batch", []string{"bench", "--recv-batch", "2000"}, "--recv-batch 2000"},
@@ -266,7 +267,7 @@ func TestListenGROBuffer(t *testing.T) {
 }
 
 func TestBenchSmoke(t *testing.T) {
-	for _, extra := range [][]string{nil, {"--gso", "--gro", "--size", "1400"}} {
+	for _, extra := range [][]string{nil, {"--gso", "--gro", "--size", "1400", "--seq"}} {
 		r := binRun(t, "", append([]string{"bench", "--duration", "1s", "--json"}, extra...)...)
 		if r.code != 0 {
 			t.Fatalf("bench %v: exit %d\n%s%s", extra, r.code, r.stdout, r.stderr)
@@ -294,6 +295,9 @@ func TestBenchSmoke(t *testing.T) {
 			wantPath = pathGSO
 			if m["gro"] != true || num(t, m, "coalesced") <= 0 {
 				t.Errorf("bench %v: gro %v coalesced %v; want GRO on and coalesced datagrams", extra, m["gro"], m["coalesced"])
+			}
+			if m["seq"] != true || num(t, m, "duplicates") != 0 || num(t, m, "reordered") != 0 {
+				t.Errorf("bench %v: seq %v duplicates %v reordered %v; want stamped, none", extra, m["seq"], m["duplicates"], m["reordered"])
 			}
 		}
 		if m["path"] != wantPath || m["batch"] != float64(wantBatch) {

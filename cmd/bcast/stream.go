@@ -156,9 +156,12 @@ func (p *sendPlan) stream(ctx context.Context, s *broadcast.Sender, run uint64, 
 		if p.count != 0 {
 			most = int(min(p.count-n, uint64(k)))
 		}
+		if !p.until.IsZero() && !time.Now().Before(p.until) {
+			break
+		}
 		due, err := pacer.Wait(ctx, most)
 		if err != nil {
-			break // Ctrl-C or the end of a bench: the summary still follows
+			break // Ctrl-C: the summary still follows
 		}
 		if p.stamp {
 			d.stamp(due, run, n+1, p.count, time.Now().UnixNano())
