@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"time"
 
 	"github.com/bcastdev/bcast/broadcast"
-	"github.com/bcastdev/bcast/internal/pace"
+	"github.com/bcastdev/bcast/internal/echoguard"
 	"github.com/urfave/cli/v2"
 )
 
@@ -16,15 +17,25 @@ const echoDescription = `A UDP echo server for latency tests: each datagram goes
 from the address it was sent to and out of the interface it came in by.
 
    bcast echo --listen :7777
-   bcast echo --listen :7777 --group 239.1.2.3 --limit 5
+   bcast echo --listen :7777 --group 239.1.2.3      # also answer pings to a group
+   bcast echo --listen :7777 --broadcast --limit 5  # also answer broadcasts
    (elsewhere)  bcast ping --to HOST:7777
 
-Datagrams sent to a broadcast address or a group are answered at most
---limit times a second in all (bursts of as many), so one flood to the
-whole LAN cannot make this host flood back; --limit 0 answers unicast only.
-Never answered: datagrams from port 0 or from the port echo listens on (its
-own, and two echo servers would otherwise bounce one datagram between them
-forever), and truncated ones (the reply would be wrong).`
+Unicast datagrams are answered; datagrams sent to a group only with --group
+(the groups joined), to a broadcast address only with --broadcast. Each
+source address gets at most --limit answers a second, in bursts of as many
+(loopback sources are not limited), so no sender can make this host flood
+anyone, and one sender's flood does not cost another sender its answers.
+
+Never answered, and counted by reason in the summary: a source that cannot
+have sent the datagram (0.0.0.0, ::, a broadcast or group address, this
+host's own address arriving from the network), source port 0, the port
+echo listens on (two echo servers on one port would bounce a datagram
+forever), the source ports of services that answer anything (--service-ports:
+echo, chargen, DNS, NTP, SSDP, mDNS ...), a datagram equal to an answer sent
+to the same address and port within the last second (a loop with another
+echo server: that source is then not answered for 5 s), and truncated ones
+(the reply would be wrong).`
 
 func echoCommand() *cli.Command {
 	return &cli.Command{
@@ -36,7 +47,9 @@ func echoCommand() *cli.Command {
 			&cli.StringFlag{Name: "listen", Aliases: []string{"l"}, EnvVars: []string{envListen}, Usage: "bind `[ADDR:]PORT`"},
 			groupFlag("also answer datagrams to multicast group `G` (repeatable; rate-limited)"),
 			ifaceFlag("only datagrams that arrived on interface `NAME`"),
-			&cli.Float64Flag{Name: "limit", Value: 10, Usage: "answers a second to broadcast and multicast datagrams, all senders together (`N`; 0: none)"},
+			&cli.Float64Flag{Name: "limit", Value: echoguard.DefaultRate, Usage: "answer at most `N` datagrams a second to one source address (loopback: no limit; 0: no limit)"},
+			&cli.BoolFlag{Name: "broadcast", Usage: "also answer datagrams sent to a broadcast address"},
+			&cli.StringFlag{Name: "service-ports", Value: "default", Usage: "never answer datagrams from these source `PORTS` (e.g. default,4000-4010 or none)"},
 			&cli.Uint64Flag{Name: "count", Aliases: []string{"c"}, Usage: "stop after answering `N` datagrams (0: no limit)"},
 			&cli.DurationFlag{Name: "timeout", Aliases: []string{"w"}, Usage: "stop after `D`; exit status 3 if nothing arrived"},
 			quietFlag("no line per datagram"),
@@ -59,15 +72,6 @@ type echoOut struct {
 	Error  string `json:"error,omitempty"`
 }
 
-// Reasons a datagram is not answered.
-const (
-	skipPortZero  = "source port 0"
-	skipSamePort  = "source port is the echo port (echo loop)"
-	skipTruncated = "truncated"
-	skipLimit     = "over --limit"
-	skipNoLimit   = "broadcast/multicast with --limit 0"
-)
-
 func runEcho(c *cli.Context) error {
 	const name = "bcast echo"
 	if c.NArg() > 0 {
@@ -82,8 +86,12 @@ func runEcho(c *cli.Context) error {
 		return usageError(name, "%v", err)
 	}
 	limit := c.Float64("limit")
-	if limit < 0 {
-		return usageError(name, "--limit %v: must not be negative", limit)
+	if math.IsNaN(limit) || math.IsInf(limit, 0) || limit < 0 || limit > 1e9 {
+		return usageError(name, "--limit %v: want a number of answers a second from 0 (no limit) to 1000000000", limit)
+	}
+	servicePorts, err := echoguard.ParsePorts(c.String("service-ports"))
+	if err != nil {
+		return usageError(name, "--service-ports: %v", err)
 	}
 	timeout := c.Duration("timeout")
 	cfg := broadcast.ReceiverConfig{Network: "udp4", Addr: addr, Iface: c.String("iface")}
@@ -118,8 +126,14 @@ func runEcho(c *cli.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	lim := pace.NewLimiter(limit, max(int(limit), 1))
-	var received, replied, skipped, failed uint64
+	gcfg := echoguard.DefaultConfig(local.Port())
+	gcfg.Rate, gcfg.Burst = limit, max(int(limit), 1)
+	gcfg.ServicePorts = servicePorts
+	gcfg.Broadcast, gcfg.Multicast = c.Bool("broadcast"), len(groups) > 0
+	guard := echoguard.New(gcfg)
+	addrs := r.Addrs()
+	var received, replied, failed, errorsHeld uint64
+	var lastErrorLine time.Time
 	pkts := make([]broadcast.Packet, 32)
 	var recvErr error
 	count := c.Uint64("count")
@@ -137,29 +151,24 @@ loop:
 			if now.IsZero() {
 				now = time.Now()
 			}
-			action, errText := "replied", ""
-			switch {
-			case pk.Src.Port() == 0:
-				action = skipPortZero
-			case pk.Src.Port() == local.Port():
-				// Also every datagram of this very socket.
-				action = skipSamePort
-			case pk.Truncated:
-				action = skipTruncated
-			case pk.Kind != broadcast.Unicast && limit == 0:
-				action = skipNoLimit
-			case pk.Kind != broadcast.Unicast && !lim.Allow(now):
-				action = skipLimit
+			verdict := echoguard.Truncated
+			if !pk.Truncated {
+				verdict = guard.Check(now, &echoguard.Datagram{
+					Src: pk.Src, Dest: echoDest(pk.Kind), Payload: pk.Data,
+					SrcLocal: pk.Own, SrcBroadcast: addrs.IsBroadcast(pk.Src.Addr()), Loopback: addrs.IsLoopback(pk.IfIndex),
+				})
+			} else {
+				guard.Count(verdict)
 			}
-			if action == "replied" {
+			action, errText := verdict.String(), ""
+			if verdict == echoguard.Reply {
 				if err := r.Reply(pk, pk.Data); err != nil {
 					action, errText = "error", explained(err)
 					failed++
 				} else {
 					replied++
+					guard.Sent(now, pk.Src, pk.Data)
 				}
-			} else {
-				skipped++
 			}
 			if asJSON {
 				if !quiet || errText != "" {
@@ -167,10 +176,21 @@ loop:
 						Dst: addrText(pk.Dst), Kind: pk.Kind.String(), IfName: pk.IfName, Len: pk.Size, Action: action, Error: errText})
 				}
 			} else if errText != "" {
-				stderr.Printf("%s %s: reply to %s failed: %s", tsText(now), name, pk.Src, errText)
+				// A flood of failing replies must not become a flood of
+				// lines: one a second, with how many were held back.
+				if now.Sub(lastErrorLine) >= time.Second {
+					more := ""
+					if errorsHeld > 0 {
+						more = fmt.Sprintf(" (%d more reply errors since the last line)", errorsHeld)
+					}
+					stderr.Printf("%s %s: reply to %s failed: %s%s", tsText(now), name, pk.Src, errText, more)
+					lastErrorLine, errorsHeld = now, 0
+				} else {
+					errorsHeld++
+				}
 			} else if !quiet {
 				verb := "echoed"
-				if action != "replied" {
+				if verdict != echoguard.Reply {
 					verb = "ignored (" + action + ")"
 				}
 				stdout.Printf("%s %s > %s %s %s len %d %s", tsText(now), pk.Src, addrText(pk.Dst), pk.Kind, pk.IfName, pk.Size, verb)
@@ -180,10 +200,16 @@ loop:
 			}
 		}
 	}
+	counts := guard.Counts()
 	if asJSON {
-		stdout.JSON(map[string]any{"type": "summary", "received": received, "replied": replied, "ignored": skipped, "errors": failed})
+		stdout.JSON(map[string]any{"type": "summary", "received": received, "replied": replied, "ignored": counts.Suppressed(),
+			"ignored_by_reason": counts.Map(), "errors": failed})
 	} else {
-		stderr.Printf("%s: %d datagrams, %d answered, %d ignored, %d reply errors", name, received, replied, skipped, failed)
+		why := ""
+		if s := counts.String(); s != "" {
+			why = " (" + s + ")"
+		}
+		stderr.Printf("%s: %d datagrams, %d answered, %d ignored%s, %d reply errors", name, received, replied, counts.Suppressed(), why, failed)
 	}
 	switch {
 	case recvErr == nil, c.Context.Err() != nil:
@@ -195,4 +221,16 @@ loop:
 		return nil
 	}
 	return failure(name, "%s", explained(recvErr))
+}
+
+func echoDest(k broadcast.Kind) echoguard.Dest {
+	switch k {
+	case broadcast.Unicast:
+		return echoguard.ToUnicast
+	case broadcast.Broadcast:
+		return echoguard.ToBroadcast
+	case broadcast.Multicast:
+		return echoguard.ToMulticast
+	}
+	return echoguard.DestUnknown
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/bcastdev/bcast/internal/echoguard"
 	"net"
 	"net/netip"
 	"strings"
@@ -59,14 +60,14 @@ func TestPingNoReplyIsTimeout(t *testing.T) {
 	}
 }
 
-func TestEchoBroadcastLimit(t *testing.T) {
+func TestEchoBroadcastNeedsFlag(t *testing.T) {
 	tests := []struct {
-		limit   string
+		flags   []string
 		replies bool
-	}{{"0", false}, {"10", true}}
+	}{{nil, false}, {[]string{"--broadcast"}, true}, {[]string{"--broadcast", "--limit", "1"}, true}}
 	for _, tt := range tests {
-		t.Run("limit "+tt.limit, func(t *testing.T) {
-			e, first := start(t, "echo", "--listen", "0", "--json", "--limit", tt.limit)
+		t.Run(strings.Join(append([]string{"echo"}, tt.flags...), " "), func(t *testing.T) {
+			e, first := start(t, append([]string{"echo", "--listen", "0", "--json"}, tt.flags...)...)
 			port := netip.MustParseAddrPort(first["addr"].(string)).Port()
 			to := netip.AddrPortFrom(netip.MustParseAddr("127.255.255.255"), port).String()
 			r := runApp(t, "", "ping", "--to", to, "--count", "1", "--wait", "300ms", "--json")
@@ -77,8 +78,8 @@ func TestEchoBroadcastLimit(t *testing.T) {
 				}
 				return
 			}
-			if r.code != exitTimeout || ev["action"] != skipNoLimit {
-				t.Errorf("ping exit %d, echo event %v; want no reply (%s)", r.code, ev, skipNoLimit)
+			if want := echoguard.DestBroadcast.String(); r.code != exitTimeout || ev["action"] != want {
+				t.Errorf("ping exit %d, echo event %v; want no reply (%s)", r.code, ev, want)
 			}
 		})
 	}
@@ -97,8 +98,8 @@ func TestEchoIgnoresSourceOnEchoPort(t *testing.T) {
 	if _, err := peer.WriteToUDPAddrPort([]byte("bounce?"), echoAddr); err != nil {
 		t.Fatal(err)
 	}
-	if ev := e.next(); ev["action"] != skipSamePort {
-		t.Errorf("echo event %v; want %q", ev, skipSamePort)
+	if ev, want := e.next(), echoguard.OwnPort.String(); ev["action"] != want {
+		t.Errorf("echo event %v; want %q", ev, want)
 	}
 }
 

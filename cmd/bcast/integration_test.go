@@ -61,7 +61,7 @@ func jsonLines(t *testing.T, stdout string) []map[string]any {
 func TestIntegrationPingEchoAcrossHosts(t *testing.T) {
 	tp := netns.StandardTopology(t)
 	for _, h := range []string{"a2", "a3"} {
-		nsStart(t, tp.Host(h), "echo", "--listen", ":7777", "--json", "--quiet")
+		nsStart(t, tp.Host(h), "echo", "--listen", ":7777", "--broadcast", "--json", "--quiet")
 	}
 	a1 := tp.Host("a1")
 

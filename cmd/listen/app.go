@@ -79,7 +79,7 @@ var logFlags = []cli.Flag{
 // writers.
 func newApp(stdout, stderr io.Writer) *cli.App {
 	var flags []cli.Flag
-	for _, group := range [][]cli.Flag{listenerFlags, protocolFlags, announceFlags, daemonFlags, logFlags} {
+	for _, group := range [][]cli.Flag{listenerFlags, protocolFlags, replyFlags, announceFlags, daemonFlags, logFlags} {
 		flags = append(flags, group...)
 	}
 	return &cli.App{

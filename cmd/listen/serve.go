@@ -37,6 +37,7 @@ type options struct {
 	logPath   string
 	logFormat string
 	announce  *discovery.AnnouncerConfig // --mode announce
+	reply     daemon.ReplyPolicy
 }
 
 // parseOptions checks every flag before anything is opened; its errors are
@@ -65,6 +66,9 @@ func parseOptions(c *cli.Context) (*options, error) {
 		return nil, fmt.Errorf("--mode %q: want echo, discard or announce", c.String("mode"))
 	}
 	if o.announce, err = parseAnnounce(c, c.String("mode") == "announce"); err != nil {
+		return nil, err
+	}
+	if o.reply, err = parseReplyPolicy(c); err != nil {
 		return nil, err
 	}
 	if o.logFormat != "text" && o.logFormat != "json" {
@@ -208,7 +212,7 @@ func serve(c *cli.Context, stderr io.Writer) error {
 		log.Info("dropped privileges", "user", o.identity.User, "uid", o.identity.UID, "group", o.identity.Group, "gid", o.identity.GID)
 	}
 
-	srv, err := daemon.New(daemon.Config{Mode: o.mode, Settings: o.tun.Settings, Logger: log})
+	srv, err := daemon.New(daemon.Config{Mode: o.mode, Settings: o.tun.Settings, Reply: o.reply, Logger: log})
 	if err != nil {
 		closeAll()
 		return failure("%v", err)

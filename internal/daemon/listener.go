@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bcastdev/bcast/dgram"
+	"github.com/bcastdev/bcast/internal/echoguard"
 	"golang.org/x/sys/unix"
 )
 
@@ -29,6 +30,7 @@ type Listener struct {
 	closed      bool
 	pausedUntil time.Time // accept paused after EMFILE and friends
 	batch       *packetBatch
+	guard       *echoguard.Guard // datagram listeners: which datagrams to answer
 }
 
 // Network is "tcp", "udp", "unix" or "unixgram".

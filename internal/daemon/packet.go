@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	"github.com/bcastdev/bcast/dgram"
+	"github.com/bcastdev/bcast/internal/echoguard"
 	"github.com/bcastdev/bcast/msghdr"
 	"golang.org/x/sys/unix"
 )
@@ -75,17 +76,34 @@ func (s *Server) reply(l *Listener, b *packetBatch, n int) {
 	b.replies = b.replies[:0]
 	for i := range n {
 		m := &b.msgs[i]
-		if m.Addr.Unix && m.Addr.Path == "" {
-			continue // an unbound unixgram sender has no address to answer
+		parsed := b.ctl.Parse(m.Control) == nil
+		if !parsed {
+			b.ctl = msghdr.Control{}
 		}
 		payload := m.Buffers[0][:m.N]
-		if m.Truncated() || m.Size > s.set.MaxLine+1 {
+		verdict := s.verdict(l, m, &b.ctl, payload)
+		if verdict == echoguard.Reply && (m.Truncated() || m.Size > s.set.MaxLine+1) {
+			// The error reply goes out only where it is no larger than
+			// what came in: a reply never amplifies.
 			payload = b.errText
+			if len(payload) > m.Size {
+				verdict = echoguard.Truncated
+			}
+		}
+		if verdict != echoguard.Reply {
+			s.suppressed(l, verdict, m.Addr)
+			continue
 		}
 		b.replies = b.replies[:len(b.replies)+1]
 		r := &b.replies[len(b.replies)-1]
 		r.Buffers[0], r.Addr = payload, m.Addr
-		r.Control = b.replySource(r.Control[:0], m.Control)
+		r.Control = r.Control[:0]
+		if parsed {
+			r.Control = b.replySource(r.Control)
+		}
+		if !l.addr.Unix {
+			l.guard.Sent(s.now, replyTo(m.Addr), payload)
+		}
 	}
 	for i := 0; i < len(b.replies); {
 		sent, err := l.sock.SendBatch(b.replies[i:], 0)
@@ -111,15 +129,13 @@ func (s *Server) reply(l *Listener, b *packetBatch, n int) {
 }
 
 // replySource builds the control message that makes a reply leave from the
-// address the request was sent to, out of the interface it came in on. For
-// IPv4 the kernel already worked that address out (ipi_spec_dst: the
-// destination itself for unicast, the interface's address for a broadcast).
-// An IPv6 request to a multicast group is answered from the kernel's
-// choice. Nothing is added when the request carried no pktinfo.
-func (b *packetBatch) replySource(dst, received []byte) []byte {
-	if b.ctl.Parse(received) != nil {
-		return dst
-	}
+// address the request was sent to, out of the interface it came in on, from
+// the request's parsed control data (b.ctl). For IPv4 the kernel already
+// worked that address out (ipi_spec_dst: the destination itself for
+// unicast, the interface's address for a broadcast). An IPv6 request to a
+// multicast group is answered from the kernel's choice. Nothing is added
+// when the request carried no pktinfo.
+func (b *packetBatch) replySource(dst []byte) []byte {
 	switch {
 	case b.ctl.Has&msghdr.FlagPktInfo6 != 0:
 		src := b.ctl.Dst

@@ -8,7 +8,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bcastdev/bcast/broadcast"
 	"github.com/bcastdev/bcast/dgram"
+	"github.com/bcastdev/bcast/internal/echoguard"
+	"github.com/bcastdev/bcast/multicast"
 	"golang.org/x/sys/unix"
 )
 
@@ -63,6 +66,7 @@ type Settings struct {
 type Config struct {
 	Mode     Mode
 	Settings Settings
+	Reply    ReplyPolicy  // which datagrams echo mode answers
 	Logger   *slog.Logger // nil: slog.Default()
 }
 
@@ -118,6 +122,10 @@ type Server struct {
 	stats stats
 	warn  map[string]*rateLimit
 
+	replyPolicy ReplyPolicy
+	addrs       *broadcast.Addrs // this host's addresses, for the reply checks; nil until a UDP listener is added
+	dirs        *dirTrust
+
 	mu      sync.Mutex // guards what other goroutines hand to the loop
 	pending *Settings
 	hurry   bool
@@ -163,9 +171,11 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		mode: cfg.Mode, set: cfg.Settings, log: log,
 		poller: p, wakeR: r, wakeW: w,
-		handlers: map[*dgram.Socket]any{r: wakeup{}},
-		scratch:  make([]byte, readBuf),
-		warn:     map[string]*rateLimit{},
+		handlers:    map[*dgram.Socket]any{r: wakeup{}},
+		scratch:     make([]byte, readBuf),
+		warn:        map[string]*rateLimit{},
+		replyPolicy: cfg.Reply,
+		dirs:        newDirTrust(cfg.Reply.ReplyDirs),
 	}
 	s.active.init()
 	s.linger.init()
@@ -181,6 +191,11 @@ func (s *Server) Add(l *Listener) error {
 	if served {
 		l.Close()
 		return errors.New("daemon: Add after Serve")
+	}
+	if !l.stream() {
+		if err := s.guardPackets(l); err != nil {
+			return err
+		}
 	}
 	if err := s.poller.Add(l.sock, dgram.Readable); err != nil {
 		return err
@@ -275,8 +290,10 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		s.expire()
 		if s.draining && s.active.n == 0 && s.linger.n == 0 {
-			s.log.Info("stopped", "accepted", s.stats.accepted, "rejected", s.stats.rejected,
-				"datagrams", s.stats.datagrams, "replies_dropped", s.stats.dropped)
+			counts := s.notAnswered()
+			attrs := []any{"accepted", s.stats.accepted, "rejected", s.stats.rejected,
+				"datagrams", s.stats.datagrams, "replies_dropped", s.stats.dropped, "not_answered", counts.Suppressed()}
+			s.log.Info("stopped", append(attrs, counts.Attrs()...)...)
 			return nil
 		}
 	}
@@ -456,6 +473,49 @@ func (s *Server) release() {
 	s.poller.Close()
 	s.wakeR.Close()
 	s.wakeW.Close()
+	if s.addrs != nil {
+		s.addrs.Close()
+	}
+}
+
+// guardPackets prepares datagram listener l for echo: a Guard of its own
+// (its port is the one never answered), this host's addresses to check
+// sources against, and only the multicast groups l itself joined (none):
+// with IP_MULTICAST_ALL on, a wildcard socket would take in every group
+// that any program on the host joined.
+func (s *Server) guardPackets(l *Listener) error {
+	l.guard = echoguard.New(s.replyPolicy.guardConfig(l.addr.AddrPort.Port()))
+	if l.addr.Unix {
+		return nil
+	}
+	if err := multicast.SetMulticastAll(l.sock, false); err != nil {
+		return fmt.Errorf("%s %s: %w", l.network, l.addr, err)
+	}
+	if s.addrs == nil {
+		a, err := broadcast.WatchAddrs()
+		if err != nil {
+			return fmt.Errorf("watching this host's addresses: %w", err)
+		}
+		s.addrs = a
+	}
+	return nil
+}
+
+// NotAnswered returns, by reason, the datagrams echo mode did not answer
+// on every datagram listener. Call it after Serve returned.
+func (s *Server) NotAnswered() echoguard.Counts { return s.notAnswered() }
+
+func (s *Server) notAnswered() echoguard.Counts {
+	var all echoguard.Counts
+	for _, l := range s.listeners {
+		if l.guard != nil {
+			c := l.guard.Counts()
+			for i := range all {
+				all[i] += c[i]
+			}
+		}
+	}
+	return all
 }
 
 // accept takes the connections waiting on l.

@@ -1,0 +1,157 @@
+package daemon
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/bcastdev/bcast/broadcast"
+	"github.com/bcastdev/bcast/dgram"
+	"github.com/bcastdev/bcast/internal/echoguard"
+	"github.com/bcastdev/bcast/msghdr"
+)
+
+// ReplyPolicy says which datagrams the echo mode answers. The zero value
+// is the safe default: unicast only, DefaultRate per source, the default
+// service ports refused, unix replies only to abstract names and to paths
+// in directories this process owns.
+type ReplyPolicy struct {
+	// Rate bounds the replies to one source address a second (bursts of
+	// as many); 0 means echoguard.DefaultRate, negative means no limit.
+	Rate float64
+	// ServicePorts are the source ports never answered; nil means
+	// echoguard.DefaultServicePorts.
+	ServicePorts *echoguard.Ports
+	// Broadcast answers datagrams sent to a broadcast address too.
+	Broadcast bool
+	// ReplyDirs are directories whose unix sockets may be answered
+	// besides those in directories this process owns.
+	ReplyDirs []string
+}
+
+func (p ReplyPolicy) guardConfig(port uint16) echoguard.Config {
+	cfg := echoguard.DefaultConfig(port)
+	switch {
+	case p.Rate < 0:
+		cfg.Rate = 0
+	case p.Rate > 0:
+		cfg.Rate, cfg.Burst = p.Rate, max(int(p.Rate), 1)
+	}
+	cfg.ServicePorts = p.ServicePorts
+	cfg.Broadcast = p.Broadcast
+	return cfg
+}
+
+// dirTrustTTL is how long a verdict on a unix sender's directory is kept:
+// one lstat per directory a second, not one per datagram.
+const (
+	dirTrustTTL  = time.Second
+	dirTrustSize = 256
+)
+
+// dirTrust remembers whether directories hold only sockets this process
+// may answer.
+type dirTrust struct {
+	named []string // --reply-dir, cleaned
+	euid  int
+	seen  map[string]dirVerdict
+}
+
+type dirVerdict struct {
+	ok bool
+	at time.Time
+}
+
+func newDirTrust(named []string) *dirTrust {
+	d := &dirTrust{euid: os.Geteuid(), seen: map[string]dirVerdict{}}
+	for _, n := range named {
+		d.named = append(d.named, filepath.Clean(n))
+	}
+	return d
+}
+
+// allows reports whether a reply may go to the unix sender at path. The
+// path itself can be swapped for a symlink between our receive and our
+// reply, so no check of it is safe; what is checked is who can change
+// the entries of its directory: the directory must be one the operator
+// named, or owned by this process's user and writable by nobody else.
+// Abstract names have no file to swap and are always allowed.
+func (d *dirTrust) allows(path string, now time.Time) bool {
+	if len(path) > 0 && path[0] == '@' {
+		return true
+	}
+	if !filepath.IsAbs(path) {
+		return false // relative to the sender's directory, not ours
+	}
+	dir := filepath.Dir(filepath.Clean(path))
+	if slices.Contains(d.named, dir) {
+		return true
+	}
+	if v, ok := d.seen[dir]; ok && now.Sub(v.at) < dirTrustTTL {
+		return v.ok
+	}
+	ok := false
+	var st syscall.Stat_t
+	if err := syscall.Lstat(dir, &st); err == nil {
+		ok = st.Mode&syscall.S_IFMT == syscall.S_IFDIR && int(st.Uid) == d.euid && st.Mode&0o022 == 0
+	}
+	if len(d.seen) >= dirTrustSize {
+		clear(d.seen)
+	}
+	d.seen[dir] = dirVerdict{ok: ok, at: now}
+	return ok
+}
+
+// verdict decides whether message m on listener l may be answered.
+// received is the message's parsed control data (pktinfo).
+func (s *Server) verdict(l *Listener, m *dgram.Message, ctl *msghdr.Control, payload []byte) echoguard.Reason {
+	if l.addr.Unix {
+		switch {
+		case !m.Addr.Unix || m.Addr.Path == "":
+			return echoguard.Unbound
+		case !s.dirs.allows(m.Addr.Path, s.now):
+			return echoguard.ReplyDir
+		}
+		return echoguard.Reply
+	}
+	d := echoguard.Datagram{Src: m.Addr.AddrPort, Payload: payload}
+	src := d.Src.Addr().Unmap()
+	if s.addrs != nil {
+		d.SrcLocal = s.addrs.IsLocal(src)
+		d.SrcBroadcast = s.addrs.IsBroadcast(src)
+		d.Loopback = s.addrs.IsLoopback(ctl.IfIndex)
+		if ctl.Dst.IsValid() {
+			switch s.addrs.Kind(ctl.Dst, ctl.SpecDst) {
+			case broadcast.Unicast:
+				d.Dest = echoguard.ToUnicast
+			case broadcast.Broadcast:
+				d.Dest = echoguard.ToBroadcast
+			case broadcast.Multicast:
+				d.Dest = echoguard.ToMulticast
+			}
+		}
+	} else if ctl.Dst.IsValid() && ctl.Dst.IsMulticast() {
+		d.Dest = echoguard.ToMulticast
+	}
+	return l.guard.Check(s.now, &d)
+}
+
+// suppressed counts and (rate-limited) logs a datagram not answered.
+func (s *Server) suppressed(l *Listener, r echoguard.Reason, from dgram.Addr) {
+	if r == echoguard.Truncated || r == echoguard.Unbound || r == echoguard.ReplyDir {
+		l.guard.Count(r)
+	}
+	if k, ok := s.limit("suppressed "+r.Key(), s.now); ok {
+		s.log.Warn("datagram not answered", "network", l.network, "addr", l.addr.String(),
+			"from", from.String(), "reason", r.String(), "repeats", k)
+	}
+}
+
+// replyFrom reports the source address a reply to src would be recorded
+// under: IPv4-mapped sources of a dual-stack socket as IPv4.
+func replyTo(a dgram.Addr) netip.AddrPort {
+	return netip.AddrPortFrom(a.AddrPort.Addr().Unmap(), a.AddrPort.Port())
+}
