@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -61,8 +63,15 @@ func testSettings() Settings {
 // serveTest runs a Server in-process on the given listeners.
 func serveTest(t testing.TB, mode Mode, set Settings, specs ...[2]string) *testServer {
 	t.Helper()
+	return serveTestConfig(t, Config{Mode: mode, Settings: set}, specs...)
+}
+
+// serveTestConfig is serveTest with a whole Config; its Logger is replaced.
+func serveTestConfig(t testing.TB, cfg Config, specs ...[2]string) *testServer {
+	t.Helper()
 	logs := &syncBuffer{}
-	s, err := New(Config{Mode: mode, Settings: set, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,6 +223,79 @@ func TestServerUnixgram(t *testing.T) {
 	}
 	ts.cancel()
 	ts.logs.waitFor(t, "datagrams=2")
+	ts.logs.waitFor(t, "unbound_sender=1")
+}
+
+// TestServerUnixgramReplyDir: a sender bound in a directory others can
+// write could swap its socket for a symlink to any socket before the
+// reply; it is not answered unless the operator trusts the directory.
+func TestServerUnixgramReplyDir(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "g")
+	shared := filepath.Join(dir, "shared")
+	if err := os.Mkdir(shared, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(shared, 0o1777); err != nil { // like /tmp
+		t.Fatal(err)
+	}
+	send := func(ts *testServer, from string) bool {
+		t.Helper()
+		var local *net.UnixAddr
+		if from != "" {
+			local = &net.UnixAddr{Name: from, Net: "unixgram"}
+		}
+		c, err := net.DialUnix("unixgram", local, &net.UnixAddr{Name: path, Net: "unixgram"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if !strings.HasPrefix(from, "@") {
+			defer os.Remove(from)
+		}
+		c.Write([]byte("hello\n"))
+		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		_, err = c.Read(make([]byte, 64))
+		return err == nil
+	}
+	ts := serveTest(t, Echo, testSettings(), [2]string{"unixgram", path})
+	if send(ts, filepath.Join(shared, "c1")) {
+		t.Error("a sender in a directory anyone can write was answered")
+	}
+	if !send(ts, filepath.Join(dir, "c2")) {
+		t.Error("a sender in a directory this user owns alone was not answered")
+	}
+	if !send(ts, "@bcast-test-replydir-"+strconv.Itoa(os.Getpid())) {
+		t.Error("an abstract sender was not answered")
+	}
+	ts.cancel()
+	ts.logs.waitFor(t, "outside_reply_dir=1")
+
+	ts = serveTestConfig(t, Config{Mode: Echo, Settings: testSettings(), Reply: ReplyPolicy{ReplyDirs: []string{shared + "/"}}},
+		[2]string{"unixgram", path + "2"})
+	path += "2"
+	if !send(ts, filepath.Join(shared, "c3")) {
+		t.Error("a sender in a --reply-dir was not answered")
+	}
+}
+
+func TestDirTrustRelativeAndSymlinkedDirs(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Symlink(dir, filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	d := newDirTrust(nil)
+	now := time.Now()
+	for path, want := range map[string]bool{
+		filepath.Join(dir, "s"):         true,
+		filepath.Join(dir, "link", "s"): false, // the directory is a symlink: whoever owns its parent can repoint it
+		"relative/s":                    false,
+		"@abstract":                     true,
+	} {
+		if got := d.allows(path, now); got != want {
+			t.Errorf("allows(%q) = %v; want %v", path, got, want)
+		}
+	}
 }
 
 // TestServerBatch: more datagrams than one recvmmsg takes, each answered
