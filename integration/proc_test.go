@@ -39,6 +39,14 @@ type proc struct {
 // ends if it has not exited by then.
 func start(t *testing.T, h *netns.Host, path string, args ...string) *proc {
 	t.Helper()
+	p := newProc(t, h, path, args)
+	p.begin()
+	return p
+}
+
+// newProc prepares path with args inside h; begin starts it.
+func newProc(t *testing.T, h *netns.Host, path string, args []string) *proc {
+	t.Helper()
 	p := &proc{
 		t:    t,
 		desc: h.Name() + "$ " + shortCmd(path, args),
@@ -47,6 +55,12 @@ func start(t *testing.T, h *netns.Host, path string, args ...string) *proc {
 	p.cmd = h.Command(t.Context(), path, args...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
 	p.cmd.Env = cleanEnv()
+	return p
+}
+
+func (p *proc) begin() {
+	t := p.t
+	t.Helper()
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("%s: start: %v", p.desc, err)
 	}
@@ -68,7 +82,6 @@ func start(t *testing.T, h *netns.Host, path string, args ...string) *proc {
 		}
 		p.log()
 	})
-	return p
 }
 
 // cleanEnv is the test's environment without the BCAST_* variables that
