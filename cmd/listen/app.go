@@ -36,8 +36,8 @@ idle-timeout, max-line, shutdown-timeout, log-level).
 
 EXIT STATUS:
    0  stopped by SIGTERM or SIGINT after a clean shutdown
-   1  runtime failure (cannot bind, pid file taken, privilege drop failed, ...)
-   2  usage error (bad flag value, unknown user, bad config file, no listener)`
+   1  runtime failure (cannot bind, pid file locked or unsafe, privilege drop failed, ...)
+   2  usage error (bad flag value, unknown user, uid without --group, bad config file, no listener)`
 
 const (
 	catListen = "Listeners"
@@ -52,6 +52,7 @@ var listenerFlags = []cli.Flag{
 	&cli.StringSliceFlag{Name: "unix", Category: catListen, Usage: "serve a unix stream socket at `PATH` (@NAME: abstract; repeatable)"},
 	&cli.StringSliceFlag{Name: "unixgram", Category: catListen, Usage: "serve a unix datagram socket at `PATH` (@NAME: abstract; repeatable)"},
 	&cli.StringFlag{Name: "device", Category: catListen, Usage: "bind the TCP and UDP listeners to interface `NAME` (SO_BINDTODEVICE)"},
+	&cli.StringFlag{Name: "socket-mode", Category: catListen, Value: "0666", Usage: "permission bits `MODE` (octal) of the --unix and --unixgram socket files, owned by --user"},
 }
 
 var protocolFlags = []cli.Flag{
@@ -63,7 +64,7 @@ var protocolFlags = []cli.Flag{
 }
 
 var daemonFlags = []cli.Flag{
-	&cli.StringFlag{Name: "pidfile", Category: catDaemon, Usage: "write the pid to `FILE`; refuse to start if its pid is alive"},
+	&cli.StringFlag{Name: "pidfile", Category: catDaemon, Usage: "write the pid to `FILE`, locked while the daemon runs; refuse to start if another process holds the lock"},
 	&cli.StringFlag{Name: "user", Category: catDaemon, Usage: "after binding, run as `USER` (name or uid)"},
 	&cli.StringFlag{Name: "group", Category: catDaemon, Usage: "after binding, run as `GROUP` (default: the user's group)"},
 	&cli.StringFlag{Name: "config", Category: catDaemon, Usage: "read settings from `FILE` (key = value), again on SIGHUP"},

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -34,6 +36,8 @@ type options struct {
 	tun       daemon.Tunables
 	pidfile   string
 	identity  *daemon.Identity
+	sockMode  uint32
+	config    *daemon.ConfigFile // nil without --config; opened before the privilege drop
 	logPath   string
 	logFormat string
 	announce  *discovery.AnnouncerConfig // --mode announce
@@ -74,9 +78,13 @@ func parseOptions(c *cli.Context) (*options, error) {
 	if o.logFormat != "text" && o.logFormat != "json" {
 		return nil, fmt.Errorf("--log-format %q: want text or json", o.logFormat)
 	}
-	if o.tun, err = loadTunables(c); err != nil {
-		return nil, err
+	perm, err := strconv.ParseUint(strings.TrimPrefix(c.String("socket-mode"), "0o"), 8, 32)
+	if err != nil || perm > 0o777 {
+		return nil, fmt.Errorf("--socket-mode %q: want octal permission bits such as 0666 or 0660", c.String("socket-mode"))
 	}
+	o.sockMode = uint32(perm)
+	// The account to run as is known before anything is opened: the log
+	// file and the socket files are given to it.
 	if c.String("user") != "" || c.String("group") != "" {
 		id, err := daemon.ResolveIdentity(c.String("user"), c.String("group"))
 		if err != nil {
@@ -84,13 +92,33 @@ func parseOptions(c *cli.Context) (*options, error) {
 		}
 		o.identity = &id
 	}
+	if path := c.String("config"); path != "" {
+		if o.config, err = daemon.OpenConfigFile(path); err != nil {
+			return nil, fmt.Errorf("--config: %w", err)
+		}
+	}
+	if o.tun, err = loadTunables(c, o.config); err != nil {
+		if o.config != nil {
+			o.config.Close()
+		}
+		return nil, err
+	}
 	return o, nil
+}
+
+// owner is the uid and gid to give the files the daemon creates, -1 each
+// without --user and --group.
+func (o *options) owner() (uid, gid int) {
+	if o.identity == nil {
+		return -1, -1
+	}
+	return o.identity.UID, o.identity.GID
 }
 
 // loadTunables reads the reloadable settings: the flags, and for each
 // setting not given on the command line, the --config file. It runs at
 // start and again on SIGHUP.
-func loadTunables(c *cli.Context) (daemon.Tunables, error) {
+func loadTunables(c *cli.Context, config *daemon.ConfigFile) (daemon.Tunables, error) {
 	t := daemon.Tunables{Settings: daemon.Settings{
 		MaxClients:      c.Int("max-clients"),
 		IdleTimeout:     c.Duration("idle-timeout"),
@@ -104,11 +132,11 @@ func loadTunables(c *cli.Context) (daemon.Tunables, error) {
 	if err := t.Validate(); err != nil {
 		return t, err
 	}
-	path := c.String("config")
-	if path == "" {
+	if config == nil {
 		return t, nil
 	}
-	data, err := os.ReadFile(path)
+	path := config.Path()
+	data, err := config.Read()
 	if err != nil {
 		return t, fmt.Errorf("--config: %w", err)
 	}
@@ -134,6 +162,10 @@ func serve(c *cli.Context, stderr io.Writer) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
+	if o.config != nil {
+		defer o.config.Close()
+	}
+	uid, gid := o.owner()
 	// Catch SIGHUP from the start: its default action ends the process,
 	// and a reload that arrives during start-up must not.
 	sigs := make(chan os.Signal, 4)
@@ -159,7 +191,7 @@ func serve(c *cli.Context, stderr io.Writer) error {
 	var logOut io.Writer = stderr
 	var logFile *daemon.LogFile
 	if o.logPath != "" {
-		if logFile, err = daemon.OpenLogFile(o.logPath); err != nil {
+		if logFile, err = daemon.OpenLogFile(o.logPath, uid, gid); err != nil {
 			closeAll()
 			return failure("--log: %v", err)
 		}
@@ -183,6 +215,9 @@ func serve(c *cli.Context, stderr io.Writer) error {
 				log.Warn("removing pid file", "err", err)
 			}
 		}()
+		if pf.Stale() != 0 {
+			log.Info("took over a stale pid file: nobody held its lock", "pidfile", pf.Path(), "old_pid", pf.Stale())
+		}
 	}
 
 	limit, err := daemon.RaiseFileLimit()
@@ -196,7 +231,7 @@ func serve(c *cli.Context, stderr io.Writer) error {
 	}
 
 	for _, sp := range o.specs {
-		l, err := daemon.Listen(sp.network, sp.addr, o.device)
+		l, err := daemon.ListenWith(sp.network, sp.addr, daemon.ListenOptions{Device: o.device, SocketMode: o.sockMode, SocketUID: uid, SocketGID: gid})
 		if err != nil {
 			closeAll()
 			return failure("--%s %s: %v", sp.flag, sp.addr, err)
@@ -239,7 +274,7 @@ func serve(c *cli.Context, stderr io.Writer) error {
 
 	done := make(chan struct{})
 	defer close(done)
-	go handleSignals(c, sigs, srv, logFile, level, log, done)
+	go handleSignals(c, sigs, srv, o.config, logFile, level, log, done)
 
 	if err := srv.Serve(c.Context); err != nil {
 		return failure("%v", err)
@@ -250,7 +285,7 @@ func serve(c *cli.Context, stderr io.Writer) error {
 // handleSignals reloads on SIGHUP and, after SIGTERM or SIGINT started the
 // graceful shutdown (through the context run made), turns a second one
 // into "close every client now".
-func handleSignals(c *cli.Context, sigs <-chan os.Signal, srv *daemon.Server, logFile *daemon.LogFile, level *slog.LevelVar, log *slog.Logger, done <-chan struct{}) {
+func handleSignals(c *cli.Context, sigs <-chan os.Signal, srv *daemon.Server, config *daemon.ConfigFile, logFile *daemon.LogFile, level *slog.LevelVar, log *slog.Logger, done <-chan struct{}) {
 	stops := 0
 	for {
 		select {
@@ -264,20 +299,20 @@ func handleSignals(c *cli.Context, sigs <-chan os.Signal, srv *daemon.Server, lo
 				}
 				continue
 			}
-			reload(c, srv, logFile, level, log)
+			reload(c, srv, config, logFile, level, log)
 		}
 	}
 }
 
 // reload is SIGHUP: reopen the log file, re-read the settings. A bad config
 // file is logged and the running settings stay.
-func reload(c *cli.Context, srv *daemon.Server, logFile *daemon.LogFile, level *slog.LevelVar, log *slog.Logger) {
+func reload(c *cli.Context, srv *daemon.Server, config *daemon.ConfigFile, logFile *daemon.LogFile, level *slog.LevelVar, log *slog.Logger) {
 	if logFile != nil {
 		if err := logFile.Reopen(); err != nil {
 			log.Error("reopening log file; still writing to the old one", "err", err)
 		}
 	}
-	t, err := loadTunables(c)
+	t, err := loadTunables(c, config)
 	if err != nil {
 		log.Error("reload failed; keeping the running settings", "err", err)
 		return

@@ -119,3 +119,10 @@ func networkOf(family, sotype int) (string, error) {
 	}
 	return "", fmt.Errorf("unsupported socket (family %d, type %d): want TCP, UDP, unix stream or unix datagram", family, sotype)
 }
+
+func truncateText(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}

@@ -2,11 +2,16 @@ package daemon
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Limits on the tunables: wide enough for any real use, narrow enough that a
@@ -163,10 +168,16 @@ func ParseConfig(data []byte) ([]Entry, error) {
 		}
 		key, value, ok := strings.Cut(line, "=")
 		if !ok {
-			return nil, fmt.Errorf("line %d: %q: want key = value", n, line)
+			// The line is not quoted: the path may have been pointed
+			// at a file that is not a config file, and an error must
+			// not show its content.
+			return nil, fmt.Errorf("line %d: want key = value", n)
 		}
 		key, value = strings.TrimSpace(key), strings.TrimSpace(value)
 		if !isTunable(key) {
+			if !keyShaped(key) {
+				return nil, fmt.Errorf("line %d: unknown setting: want one of %s", n, strings.Join(TunableKeys, ", "))
+			}
 			return nil, fmt.Errorf("line %d: unknown setting %q: want one of %s", n, key, strings.Join(TunableKeys, ", "))
 		}
 		if first, dup := seen[key]; dup {
@@ -178,6 +189,21 @@ func ParseConfig(data []byte) ([]Entry, error) {
 	return entries, nil
 }
 
+// keyShaped reports whether an unknown key looks like a misspelt setting
+// (short, of lower-case letters, digits, '-' and '_'), which is worth quoting back; anything
+// else may be the content of a file that is not a config file.
+func keyShaped(key string) bool {
+	if len(key) > 32 {
+		return false
+	}
+	for _, r := range key {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' && r != '_' {
+			return false
+		}
+	}
+	return true
+}
+
 func isTunable(key string) bool {
 	for _, k := range TunableKeys {
 		if k == key {
@@ -186,3 +212,91 @@ func isTunable(key string) bool {
 	}
 	return false
 }
+
+// maxConfigSize bounds what is read of a config file: a page of settings is
+// plenty, and a path pointed at something huge must not be slurped.
+const maxConfigSize = 1 << 20
+
+// ConfigFile is the --config file. It is opened at start, before the
+// privilege drop, and the descriptor is kept: a file only root may read
+// (mode 0600) can then still be re-read on SIGHUP by the unprivileged
+// daemon, as long as it is edited in place.
+type ConfigFile struct {
+	path string
+	f    *os.File
+}
+
+// OpenConfigFile opens path for reading; it must be a regular file.
+func OpenConfigFile(path string) (*ConfigFile, error) {
+	f, err := openConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	return &ConfigFile{path: path, f: f}, nil
+}
+
+func openConfig(path string) (*os.File, error) {
+	// Symbolic links are followed (a config file is often one, and it is
+	// only read). O_NONBLOCK keeps a fifo from blocking the open.
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return nil, fmt.Errorf("%s is %s, not a regular file", path, fileKind(st.Mode))
+	}
+	unix.SetNonblock(fd, false)
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// Path is the file's path.
+func (c *ConfigFile) Path() string { return c.path }
+
+// Read returns the current content of the file. It opens the path again
+// first, so that a file replaced by rename (as many editors and sed -i
+// save) is seen; when this process may not open it (after the privilege
+// drop, a file only root can read), it reads through the descriptor kept
+// from the start, if the path still names that file. A replaced file that
+// cannot be opened is an error that says so: the old content is not
+// silently served.
+func (c *ConfigFile) Read() ([]byte, error) {
+	f, err := openConfig(c.path)
+	if err == nil {
+		c.f.Close()
+		c.f = f
+		return readLimited(f, c.path)
+	}
+	if !errors.Is(err, unix.EACCES) && !errors.Is(err, unix.EPERM) {
+		return nil, err
+	}
+	var held, now unix.Stat_t
+	if serr := unix.Fstat(int(c.f.Fd()), &held); serr != nil {
+		return nil, &os.PathError{Op: "fstat", Path: c.path, Err: serr}
+	}
+	if serr := unix.Stat(c.path, &now); serr != nil || held.Dev != now.Dev || held.Ino != now.Ino {
+		return nil, fmt.Errorf("%w, and it is not the file opened at start (it was replaced, as editors that save by rename do): edit it in place, make it readable by uid %d, or restart the daemon", err, os.Geteuid())
+	}
+	return readLimited(c.f, c.path)
+}
+
+// readLimited reads f from offset 0 (pread: the kept descriptor is read
+// again at every reload) up to maxConfigSize.
+func readLimited(f *os.File, path string) ([]byte, error) {
+	data, err := io.ReadAll(io.NewSectionReader(f, 0, maxConfigSize+1))
+	if err != nil {
+		return nil, &os.PathError{Op: "read", Path: path, Err: err}
+	}
+	if len(data) > maxConfigSize {
+		return nil, fmt.Errorf("%s is larger than %d bytes: not a config file", path, maxConfigSize)
+	}
+	return data, nil
+}
+
+// Close closes the kept descriptor.
+func (c *ConfigFile) Close() error { return c.f.Close() }

@@ -3,6 +3,8 @@ package daemon
 import (
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -100,4 +102,58 @@ func FuzzParseConfig(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestConfigFileRead(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "listen.conf")
+	os.WriteFile(path, []byte("max-clients = 1\n"), 0o600)
+	c, err := OpenConfigFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	read := func(want string) {
+		t.Helper()
+		got, err := c.Read()
+		if err != nil || string(got) != want {
+			t.Fatalf("Read() = %q, %v; want %q", got, err, want)
+		}
+	}
+	read("max-clients = 1\n")
+	// Edited in place.
+	os.WriteFile(path, []byte("max-clients = 2\n"), 0o600)
+	read("max-clients = 2\n")
+	// Replaced by rename, as editors save: the new file is read.
+	os.WriteFile(path+".tmp", []byte("max-clients = 3\n"), 0o600)
+	os.Rename(path+".tmp", path)
+	read("max-clients = 3\n")
+
+	os.WriteFile(path, make([]byte, maxConfigSize+1), 0o600)
+	if _, err := c.Read(); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("a huge file: got %v", err)
+	}
+	os.Remove(path)
+	if _, err := c.Read(); err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("a removed file: got %v", err)
+	}
+	if _, err := OpenConfigFile(dir); err == nil || !strings.Contains(err.Error(), "is a directory") {
+		t.Fatalf("a directory: got %v", err)
+	}
+}
+
+func TestParseConfigQuotesNoContent(t *testing.T) {
+	// Pointed at a file that is not a config file, the errors do not
+	// show what it holds.
+	for _, text := range []string{"root:$6$salt$hash:19000:0:99999:7:::\n", "API_TOKEN=abc123\n"} {
+		_, err := ParseConfig([]byte(text))
+		if err == nil {
+			t.Fatalf("ParseConfig(%q) succeeded", text)
+		}
+		for _, secret := range []string{"salt", "hash", "TOKEN", "abc123"} {
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("ParseConfig(%q): error %q shows %q", text, err, secret)
+			}
+		}
+	}
 }

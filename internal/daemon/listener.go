@@ -2,11 +2,14 @@ package daemon
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -133,12 +136,34 @@ func ParseListenAddr(network, text string) (dgram.Addr, error) {
 	return dgram.AddrFrom(netip.AddrPortFrom(ip.Unmap(), uint16(port))), nil
 }
 
-// Listen opens a listener: for tcp and unix a listening stream socket, for
-// udp and unixgram a bound datagram socket. device, if not empty, binds IP
-// sockets to that interface (SO_BINDTODEVICE) before bind, so the bind
-// itself is per device. A unix socket file left by a dead server is
-// removed first; one a live server answers on is not.
+// ListenOptions are the settings of ListenWith beyond the address.
+type ListenOptions struct {
+	// Device, if not empty, binds IP sockets to that interface
+	// (SO_BINDTODEVICE) before bind, so the bind itself is per device.
+	Device string
+	// SocketMode is the permission bits of a unix socket file. A client
+	// needs write permission on the file to connect or send.
+	SocketMode uint32
+	// SocketUID and SocketGID own a unix socket file; -1 leaves the
+	// creator's.
+	SocketUID, SocketGID int
+}
+
+// DefaultSocketMode lets every local account connect, as to a TCP port.
+const DefaultSocketMode = 0o666
+
+// Listen is ListenWith with device and the default socket file mode and
+// owner.
 func Listen(network string, a dgram.Addr, device string) (*Listener, error) {
+	return ListenWith(network, a, ListenOptions{Device: device, SocketMode: DefaultSocketMode, SocketUID: -1, SocketGID: -1})
+}
+
+// ListenWith opens a listener: for tcp and unix a listening stream socket,
+// for udp and unixgram a bound datagram socket. A unix socket file left by
+// a dead server is removed first; one a live server answers on is not. A
+// new socket file gets its mode and owner before it appears at its path
+// (see bindUnixFile).
+func ListenWith(network string, a dgram.Addr, o ListenOptions) (*Listener, error) {
 	sotype := unix.SOCK_DGRAM
 	if network == "tcp" || network == "unix" {
 		sotype = unix.SOCK_STREAM
@@ -154,20 +179,28 @@ func Listen(network string, a dgram.Addr, device string) (*Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := setUp(s, a, device, sotype); err != nil {
+	if err := setUp(s, a, o, sotype); err != nil {
 		s.Close()
 		return nil, err
 	}
 	l, err := newListener(s, network, path, "")
-	if err != nil && path != "" {
-		os.Remove(path)
+	if err != nil {
+		if path != "" {
+			os.Remove(path)
+		}
+		return nil, err
 	}
-	return l, err
+	if path != "" {
+		// getsockname names the private directory the socket was bound
+		// in; clients use the path it was moved to.
+		l.addr = a
+	}
+	return l, nil
 }
 
-func setUp(s *dgram.Socket, a dgram.Addr, device string, sotype int) error {
-	if device != "" && !a.Unix {
-		if err := s.BindToDevice(device); err != nil {
+func setUp(s *dgram.Socket, a dgram.Addr, o ListenOptions, sotype int) error {
+	if o.Device != "" && !a.Unix {
+		if err := s.BindToDevice(o.Device); err != nil {
 			return err
 		}
 	}
@@ -178,13 +211,120 @@ func setUp(s *dgram.Socket, a dgram.Addr, device string, sotype int) error {
 			return err
 		}
 	}
-	if err := s.Bind(a); err != nil {
+	var err error
+	if a.Unix && !strings.HasPrefix(a.Path, "@") {
+		err = bindUnixFile(s, a.Path, o)
+	} else {
+		err = s.Bind(a)
+	}
+	if err != nil {
 		return err
 	}
 	if sotype == unix.SOCK_STREAM {
 		return s.Listen(0)
 	}
 	return nil
+}
+
+// beforeLink, when set by a test, runs between the bind in the private
+// directory and the link into place: the moment an attacker would swap
+// the path.
+var beforeLink func()
+
+// bindUnixFile binds s to a socket file at path with o's mode and owner.
+//
+// bind creates the file with mode 0777 &^ umask and the daemon's owner, at
+// a path in a directory another account may write. Setting the umask
+// around bind would make the file never wider than asked, but the umask is
+// process-wide, and the chown and chmod that follow would still work on a
+// path that account can swap (for a hard link to another socket, say)
+// between bind and chmod. So the socket is bound inside a fresh directory
+// of the daemon's own, mode 0700, next to path, where no one else can
+// reach it whatever its mode; it gets its owner and mode there, and is then
+// hard-linked into place, which fails if anything appeared at path since
+// the stale-socket check, rather than replace it. The socket file therefore
+// never exists at path with another mode or owner than asked for.
+func bindUnixFile(s *dgram.Socket, path string, o ListenOptions) error {
+	dir, base, err := splitPath(path)
+	if err != nil {
+		return err
+	}
+	dirfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open directory", Path: dir, Err: err}
+	}
+	defer unix.Close(dirfd)
+	tmpName, tmpfd, err := privateDir(dirfd, dir)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		unix.Unlinkat(tmpfd, base, 0) // gone already when linked into place
+		unix.Close(tmpfd)
+		unix.Unlinkat(dirfd, tmpName, unix.AT_REMOVEDIR)
+	}()
+	// bind has no *at form: reach the private directory by its path, or
+	// through /proc/self/fd when that path is too long for sun_path.
+	bindPath := filepath.Join(dir, tmpName, base)
+	if via := fmt.Sprintf("/proc/self/fd/%d/%s", tmpfd, base); len(via) < len(bindPath) {
+		bindPath = via
+	}
+	if len(bindPath) > 107 {
+		return fmt.Errorf("socket file name %q is too long to bind through a private directory (%d bytes of 107)", base, len(bindPath))
+	}
+	if err := s.Bind(dgram.UnixAddr(bindPath)); err != nil {
+		return err
+	}
+	if o.SocketUID >= 0 || o.SocketGID >= 0 {
+		if err := unix.Fchownat(tmpfd, base, o.SocketUID, o.SocketGID, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("giving the socket file to uid %d gid %d: %w", o.SocketUID, o.SocketGID, os.NewSyscallError("fchownat", err))
+		}
+	}
+	// No one else can enter the private directory: what is at base is the
+	// socket just bound, so following links is not a concern here.
+	if err := unix.Fchmodat(tmpfd, base, o.SocketMode, 0); err != nil {
+		return fmt.Errorf("socket file mode %#o: %w", o.SocketMode, os.NewSyscallError("fchmodat", err))
+	}
+	if beforeLink != nil {
+		beforeLink()
+	}
+	if err := unix.Linkat(tmpfd, base, dirfd, base, 0); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("%s appeared while the socket was being set up: not replacing it", path)
+		}
+		return fmt.Errorf("%s: %w", path, os.NewSyscallError("linkat", err))
+	}
+	return nil
+}
+
+// privateDir makes a directory only this process's account can enter, in
+// dirfd, and returns its name and a descriptor of it.
+func privateDir(dirfd int, dir string) (string, int, error) {
+	var rnd [8]byte
+	for range 3 {
+		rand.Read(rnd[:])
+		name := ".listen-" + hex.EncodeToString(rnd[:])
+		if err := unix.Mkdirat(dirfd, name, 0o700); err != nil {
+			if errors.Is(err, unix.EEXIST) {
+				continue
+			}
+			return "", -1, &os.PathError{Op: "mkdir", Path: filepath.Join(dir, name), Err: err}
+		}
+		fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR)
+			return "", -1, &os.PathError{Op: "open", Path: filepath.Join(dir, name), Err: err}
+		}
+		// Whoever can write dir could have put their own directory
+		// under this name between mkdir and open.
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil || int(st.Uid) != os.Geteuid() || st.Mode&0o077 != 0 {
+			unix.Close(fd)
+			return "", -1, fmt.Errorf("%s was replaced while the socket was being set up", filepath.Join(dir, name))
+		}
+		return name, fd, nil
+	}
+	return "", -1, fmt.Errorf("cannot make a private directory in %s: names keep being taken", dir)
 }
 
 // removeStaleSocket deletes a socket file no server answers on. Connecting

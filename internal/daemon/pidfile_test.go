@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,8 +55,9 @@ func TestAcquirePIDFile(t *testing.T) {
 			t.Fatalf("pid file holds %q; want %q", b, self)
 		}
 		// A second holder is refused while the first holds the lock.
-		if _, err := AcquirePIDFile(path); err == nil || !strings.Contains(err.Error(), "locked") {
-			t.Fatalf("second acquire: %v; want a lock error", err)
+		want := fmt.Sprintf("locked by a running process (pid %d", os.Getpid())
+		if _, err := AcquirePIDFile(path); err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("second acquire: %v; want %q", err, want)
 		}
 		if err := p.Remove(); err != nil {
 			t.Fatal(err)
@@ -80,11 +82,32 @@ func TestAcquirePIDFile(t *testing.T) {
 			t.Fatalf("pid file holds %q; want %q", b, self)
 		}
 	})
-	t.Run("live", func(t *testing.T) {
+	t.Run("unrelated live pid, no lock", func(t *testing.T) {
+		// pid 1 always runs, but holds no lock on the file: the file
+		// is stale and is taken over.
 		path := filepath.Join(dir, "live.pid")
-		os.WriteFile(path, []byte("1\n"), 0o644) // pid 1 always runs
-		if _, err := AcquirePIDFile(path); err == nil || !strings.Contains(err.Error(), "pid 1") {
-			t.Fatalf("got %v; want pid 1 named as running", err)
+		os.WriteFile(path, []byte("1\n"), 0o644)
+		p, err := AcquirePIDFile(path)
+		if err != nil {
+			t.Fatalf("got %v; want the stale file taken over", err)
+		}
+		defer p.Remove()
+		if p.Stale() != 1 {
+			t.Errorf("Stale() = %d; want 1", p.Stale())
+		}
+		if b, _ := os.ReadFile(path); string(b) != self {
+			t.Fatalf("pid file holds %q; want %q", b, self)
+		}
+	})
+	t.Run("not a pid file", func(t *testing.T) {
+		path := filepath.Join(dir, "notes.txt")
+		os.WriteFile(path, []byte("token=hunter2\n"), 0o644)
+		_, err := AcquirePIDFile(path)
+		if err == nil || !strings.Contains(err.Error(), "not a process id") || strings.Contains(err.Error(), "hunter2") {
+			t.Fatalf("got %v; want a refusal that does not quote the file", err)
+		}
+		if b, _ := os.ReadFile(path); string(b) != "token=hunter2\n" {
+			t.Fatalf("the file was changed to %q", b)
 		}
 	})
 	t.Run("own pid", func(t *testing.T) {
@@ -118,4 +141,29 @@ func TestAcquirePIDFile(t *testing.T) {
 			t.Fatalf("got %v; want the path named", err)
 		}
 	})
+}
+
+// TestPIDFileRemoveThroughDirectory: the pid file is unlinked through the
+// directory descriptor opened at start, not by path. (The removal after a
+// real privilege drop is tested on the daemon in cmd/listen.)
+func TestPIDFileRemoveThroughDirectory(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "listen.pid")
+	p, err := AcquirePIDFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The path now leads elsewhere: Remove works on the directory it
+	// opened at start.
+	moved := dir + ".moved"
+	if err := os.Rename(dir, moved); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(moved) })
+	if err := p.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(moved, "listen.pid")); !os.IsNotExist(err) {
+		t.Fatalf("the pid file is still there (%v)", err)
+	}
 }

@@ -438,12 +438,34 @@ func (s *Server) beginDrain() {
 			continue
 		}
 		if c.state == stateOpen {
+			s.echoPartial(c)
 			s.startClose(c, "shutdown")
 		}
 		s.flush(c)
 		if !c.closed {
 			s.settle(c)
 		}
+	}
+}
+
+// echoPartial answers, at shutdown, the line c had started without ending
+// it: an echo client (nc) expects back what it typed, and the connection
+// is about to close, so the line is ended for it with '\n'.
+func (s *Server) echoPartial(c *conn) {
+	if s.mode != Echo {
+		return
+	}
+	last := c.lines.take()
+	if len(last) == 0 || isQuit(last) {
+		return
+	}
+	if c.sent > 0 {
+		c.out = c.out[:copy(c.out, c.out[c.sent:])]
+		c.sent = 0
+	}
+	c.out = append(append(c.out, last...), '\n')
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.log.Debug("unterminated line echoed at shutdown", "network", c.network, "peer", c.peer.String(), "bytes", len(last))
 	}
 }
 

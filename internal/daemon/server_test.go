@@ -371,3 +371,41 @@ func TestServerHurryFirst(t *testing.T) {
 		t.Fatal("Serve kept waiting for the client after Hurry")
 	}
 }
+
+// TestShutdownPartialLine: at shutdown, a line a client started without
+// ending comes back to it, ended with '\n', in echo mode; "quit" is still
+// quit, and discard mode sends nothing.
+func TestShutdownPartialLine(t *testing.T) {
+	tests := []struct {
+		name    string
+		mode    Mode
+		partial string
+		want    string
+	}{
+		{"echo", Echo, "no newline yet", "no newline yet\n"},
+		{"crlf kept", Echo, "half\r", "half\r\n"},
+		{"quit", Echo, "quit", ""},
+		{"discard", Discard, "no newline yet", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := serveTest(t, tt.mode, testSettings(), [2]string{"tcp", "127.0.0.1:0"})
+			c := ts.dial(t, 0)
+			if tt.mode == Echo {
+				echo(t, c, "done\n")
+			}
+			if _, err := io.WriteString(c, tt.partial); err != nil {
+				t.Fatal(err)
+			}
+			// The server reads what already arrived when the
+			// shutdown starts; give the bytes time to get there.
+			time.Sleep(50 * time.Millisecond)
+			ts.cancel()
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			got, err := io.ReadAll(c)
+			if err != nil || string(got) != tt.want {
+				t.Fatalf("got %q, %v before EOF; want %q", got, err, tt.want)
+			}
+		})
+	}
+}
