@@ -77,4 +77,19 @@
 // PacketConn, Conn and Listener hand the socket to code that wants
 // net.PacketConn, net.Conn or net.Listener, as standard library types that
 // golang.org/x/net/ipv4 and ipv6 accept. SyscallConn gives raw access.
+//
+// # The classic programs
+//
+// The sockets manual this package follows has a few programs every reader
+// types in; each is an example here, run by go test:
+//
+//   - the parrot server (Example_parrotServer): Listen, Accept, Read, Write,
+//     "quit" closes one client and the server goes on. The listen daemon
+//     is the same server made for production: listen --tcp :10000.
+//   - the HEAD client (Example_headClient): the service port from
+//     /etc/services, the host from /etc/hosts, Dial, write the request,
+//     read until the server closes.
+//   - the select() server (Example_selectServer): many clients, one
+//     goroutine, a Poller.
+//   - the UDP broadcast sender is broadcast's Example_broadcastSender.
 package dgram
