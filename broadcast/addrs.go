@@ -3,6 +3,7 @@ package broadcast
 import (
 	"net"
 	"net/netip"
+	"slices"
 )
 
 // Addrs is a live view of this host's addresses: the checks a server needs
@@ -64,3 +65,28 @@ func (a *Addrs) IsLoopback(ifindex int) bool {
 	_, ifi := a.v.lookup(a.v.current(), ifindex)
 	return ifi != nil && ifi.Flags&net.FlagLoopback != 0
 }
+
+// A ChangeWatch calls a function each time the kernel reports that a link
+// or an address was added, removed or changed.
+type ChangeWatch struct{ w *changeWatcher }
+
+// WatchChanges starts calling changed, from a goroutine of its own, each
+// time the kernel announces a change of links or addresses in the calling
+// thread's network namespace (and once more if the watch itself fails,
+// so that the caller looks again). Calls come in bursts; changed should
+// only note that something changed and return.
+func WatchChanges(changed func()) (*ChangeWatch, error) {
+	w, err := watchChanges(changed)
+	if err != nil {
+		return nil, err
+	}
+	return &ChangeWatch{w: w}, nil
+}
+
+// Close stops the watch and waits for its goroutine.
+func (c *ChangeWatch) Close() error { return c.w.Close() }
+
+// Interfaces lists this host's interfaces as the view last saw them (see
+// Receiver.Refresh to list them again now), in the view's network
+// namespace whichever thread asks.
+func (a *Addrs) Interfaces() []Interface { return slices.Clone(a.v.current().all) }

@@ -36,6 +36,9 @@ type ReceiverConfig struct {
 	// kernel does the filtering and other interfaces' datagrams never
 	// occupy the receive buffer.
 	BindDevice bool
+	// V6Only makes a udp6 Receiver IPv6 only (IPV6_V6ONLY), for a program
+	// that keeps an IPv4 socket of its own on the same port.
+	V6Only bool
 	// ReusePort sets SO_REUSEADDR and SO_REUSEPORT, so that several
 	// Receivers (and other programs that set them) share the port. Each
 	// gets its own copy of every broadcast and multicast datagram.
@@ -246,6 +249,11 @@ func (r *Receiver) open(family int, addr netip.AddrPort) error {
 			return err
 		}
 		if err := sock.SetReusePort(true); err != nil {
+			return err
+		}
+	}
+	if r.cfg.V6Only && r.v6 {
+		if err := sock.SetOptionBool(unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, true); err != nil {
 			return err
 		}
 	}
