@@ -191,7 +191,9 @@ func TestIntegrationFollowsInterfaces(t *testing.T) {
 
 	a.Attach(lan2, "eth1", netip.MustParseAddr("10.79.2.1"), netip.MustParseAddr("fd00:79:2::1"))
 	deadline := time.After(3 * time.Second)
-	for !slices.ContainsFunc(la.Interfaces(), func(i broadcast.Interface) bool { return i.Name == "eth1" && hasFamily(&i, true) && hasFamily(&i, false) }) {
+	for !slices.ContainsFunc(la.Interfaces(), func(i broadcast.Interface) bool {
+		return i.Name == "eth1" && hasFamily(&i, true) && hasFamily(&i, false)
+	}) {
 		select {
 		case <-la.Changes():
 		case <-deadline:
