@@ -32,9 +32,11 @@ type BrowserConfig struct {
 	// the Announcers'.
 	Link Link
 
-	// MaxPeers bounds the peer table; 0 means DefaultMaxPeers. Announcements
-	// of new peers beyond it are dropped and counted in Stats.Full, so that
-	// a flood of made-up instances costs bounded memory.
+	// MaxPeers bounds the peer table; 0 means DefaultMaxPeers. It counts
+	// the peers present and those lost whose Lost event has not been read
+	// from Events yet. Announcements and answers of new peers beyond it
+	// are dropped and counted in Stats.Full, so that a flood of made-up
+	// instances, or a reader that stopped reading, costs bounded memory.
 	MaxPeers int
 }
 
