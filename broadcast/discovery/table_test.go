@@ -431,3 +431,63 @@ func TestTableWithdrawKeepsOrder(t *testing.T) {
 		t.Errorf("after reading: pending %v, queued %d, holes %d", tb.pending(), len(tb.queued), tb.holes)
 	}
 }
+
+// FuzzTable drives a small table with a sequence of operations read from
+// the input (announce, goodbye, expire, read an event), as peers and a
+// reader could, and checks after each that everything stays within
+// bounds and that the events make sense: no Lost or Updated of a peer the
+// reader was not told of, no Found of one it knows.
+func FuzzTable(f *testing.F) {
+	f.Add([]byte{0x00, 0x01, 0x40, 0xc0, 0x80, 0xc0, 0xc0})
+	f.Add([]byte{0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0xc0, 0x41, 0x42, 0x85, 0xc0, 0xc0, 0xc0})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		tb := newTable(4)
+		now := t0
+		known := map[string]bool{}
+		m := rec("", 1, 2, "10.0.0.1")
+		for _, op := range ops {
+			inst := "p" + strconv.Itoa(int(op&7))
+			switch op >> 6 {
+			case 0: // announce, on one of two interfaces, port from bit 3
+				m.Instance, m.Port = inst, uint16(1+op>>3&1)
+				ifindex := 2 + int(op>>4&1)
+				tb.observe(now, obs(t, m, ifindex, "eth"+strconv.Itoa(ifindex)))
+			case 1:
+				tb.remove("printer", inst)
+			case 2:
+				now = now.Add(time.Duration(op&7) * time.Second)
+				tb.expire(now)
+			case 3:
+				ev, ok := tb.next()
+				if !ok {
+					break
+				}
+				i := ev.Peer.Instance
+				switch {
+				case ev.Kind == Found && known[i], ev.Kind != Found && !known[i]:
+					t.Fatalf("%v while the reader knows %v", ev, known)
+				}
+				known[i] = ev.Kind != Lost
+			}
+			checkBounded(t, tb)
+		}
+		// Reading everything leaves the reader knowing exactly the table.
+		for ev, ok := tb.next(); ok; ev, ok = tb.next() {
+			known[ev.Peer.Instance] = ev.Kind != Lost
+		}
+		for _, p := range tb.snapshot() {
+			if !known[p.Instance] {
+				t.Errorf("%s is in the table but the reader was not told", p.Instance)
+			}
+			delete(known, p.Instance)
+		}
+		for i, k := range known {
+			if k {
+				t.Errorf("the reader believes in %s, which is not in the table", i)
+			}
+		}
+		if tb.lost != 0 || len(tb.gone) != 0 || tb.pending() {
+			t.Errorf("after reading everything: lost %d gone %d pending %v", tb.lost, len(tb.gone), tb.pending())
+		}
+	})
+}
