@@ -54,6 +54,9 @@ func peerEvents(t *testing.T, p *proc) []peerEvent {
 		if err := json.Unmarshal([]byte(line), &e); err != nil {
 			t.Fatalf("%s: stdout line is not JSON: %v\n%s", p.desc, err, line)
 		}
+		if e.Type == "summary" { // the last line, once discover stops
+			continue
+		}
 		if e.Type != "peer" {
 			t.Fatalf("%s: stdout line of type %q; want peer:\n%s", p.desc, e.Type, line)
 		}

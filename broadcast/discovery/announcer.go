@@ -98,6 +98,9 @@ type Announcer struct {
 	tokens   float64
 	tokensAt time.Time
 
+	group groupAnswers
+	gsend sendScratch // used with group.mu held
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -164,6 +167,12 @@ func Announce(cfg AnnouncerConfig) (*Announcer, error) {
 	if a.rx, err = a.l.listen(a.l.port); err != nil {
 		return nil, err
 	}
+	// Answers to the group leave from the discovery port, as every answer
+	// does, and may be broadcasts.
+	if err := a.rx.Socket().SetBroadcast(true); err != nil {
+		a.rx.Close()
+		return nil, fmt.Errorf("discovery: %w", err)
+	}
 	a.join = joiner{l: &a.l, s: a.rx.Socket()}
 	if a.tx, err = broadcast.NewSender(broadcast.SenderConfig{Network: a.l.Network}); err != nil {
 		a.rx.Close()
@@ -227,6 +236,7 @@ func (a *Announcer) Stats() Stats { return a.c.stats() }
 func (a *Announcer) Close() error {
 	a.closeOnce.Do(func() {
 		a.cancel()
+		a.group.close()
 		errRx := a.rx.Close()
 		a.wg.Wait()
 		a.announce(TypeGoodbye)
@@ -366,10 +376,6 @@ func (a *Announcer) handle(p *broadcast.Packet) {
 		return
 	}
 	a.c.queries.Add(1)
-	if !a.trusted(p) || !a.allow() {
-		a.c.refused.Add(1)
-		return
-	}
 	ifi := a.ifs.byIndex(p.IfIndex)
 	if ifi == nil {
 		a.c.fail(fmt.Errorf("discovery: query from %v on unknown interface %d", p.Src, p.IfIndex))
@@ -381,6 +387,26 @@ func (a *Announcer) handle(p *broadcast.Packet) {
 	m := a.record(text)
 	m.Type = TypeAnswer
 	m.Addrs = a.l.addrsOf(ifi)
+	switch a.l.judge(p.Src, p.Own, p.IfName, ifi, p.Size, m.Size()) {
+	case wayOffLink:
+		a.c.offLink.Add(1)
+		a.c.refused.Add(1)
+		return
+	case wayGroup:
+		k := groupKey{ifindex: p.IfIndex, v4: p.Src.Addr().Unmap().Is4()}
+		switch a.group.ask(time.Now(), k, a.sendGroup, a.sendGroup) {
+		case groupCoalesced:
+			a.c.coalesced.Add(1)
+		case groupClosed:
+			a.c.ignored.Add(1)
+		}
+		return
+	}
+	if !a.allow() {
+		a.c.limited.Add(1)
+		a.c.refused.Add(1)
+		return
+	}
 	b, err := m.MarshalBinary()
 	if err != nil {
 		a.c.fail(err)
@@ -399,23 +425,6 @@ func (a *Announcer) handle(p *broadcast.Packet) {
 // from this host and from our sender's port.
 func (a *Announcer) ours(p *broadcast.Packet) bool {
 	return p.Own && p.Src.Port() == a.tx.LocalAddr().Port()
-}
-
-// trusted reports whether a query may be answered: a query that came by
-// broadcast or multicast cannot have crossed a router; a unicast one must
-// come from a neighbour, this host, or a configured destination, so that a
-// forged source cannot aim answers across networks.
-func (a *Announcer) trusted(p *broadcast.Packet) bool {
-	if p.Kind == broadcast.Broadcast || p.Kind == broadcast.Multicast || p.Own {
-		return true
-	}
-	src := p.Src.Addr().WithZone("").Unmap()
-	for _, d := range a.l.Destinations {
-		if d.Addr().WithZone("").Unmap() == src {
-			return true
-		}
-	}
-	return onLink(src, a.ifs.byIndex(p.IfIndex))
 }
 
 // allow takes a token from the answer bucket.

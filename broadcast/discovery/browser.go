@@ -4,15 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/bcastdev/bcast/broadcast"
-	"github.com/bcastdev/bcast/dgram"
-	"github.com/bcastdev/bcast/msghdr"
-	"golang.org/x/sys/unix"
 )
 
 // DefaultMaxPeers is how many peers a Browser keeps by default.
@@ -32,9 +28,11 @@ type BrowserConfig struct {
 	// the Announcers'.
 	Link Link
 
-	// MaxPeers bounds the peer table; 0 means DefaultMaxPeers. Announcements
-	// of new peers beyond it are dropped and counted in Stats.Full, so that
-	// a flood of made-up instances costs bounded memory.
+	// MaxPeers bounds the peer table; 0 means DefaultMaxPeers. It counts
+	// the peers present and those lost whose Lost event has not been read
+	// from Events yet. Announcements and answers of new peers beyond it
+	// are dropped and counted in Stats.Full, so that a flood of made-up
+	// instances, or a reader that stopped reading, costs bounded memory.
 	MaxPeers int
 }
 
@@ -62,13 +60,11 @@ type Browser struct {
 	events chan Event
 	wake   chan struct{} // a change may be waiting in the table
 
-	sendMu sync.Mutex
-	join   joiner
-	known  map[int]bool // interfaces queried on, by index
-	qbuf   []byte
-	ctl    []byte
-	one    [1][]byte
-	msg    dgram.Message
+	sendMu  sync.Mutex
+	join    joiner
+	known   map[int]bool // interfaces queried on, by index
+	qbuf    []byte
+	scratch sendScratch
 
 	closeOnce sync.Once
 	closeErr  error
@@ -97,7 +93,6 @@ func Browse(cfg BrowserConfig) (*Browser, error) {
 		tb:      newTable(maxPeers),
 		events:  make(chan Event, 16),
 		wake:    make(chan struct{}, 1),
-		ctl:     make([]byte, 0, msghdr.Space(unix.SizeofInet6Pktinfo)),
 	}
 	ifs, err := b.ifs.list(0)
 	if err != nil {
@@ -217,23 +212,9 @@ func (b *Browser) query(onlyNew bool) error {
 }
 
 // sendQuery sends the query in qbuf from the query socket, out of the
-// target's interface, chosen per datagram with IP_PKTINFO / IPV6_PKTINFO
-// as a Sender does: a limited broadcast otherwise leaves only by the
-// default route.
+// target's interface.
 func (b *Browser) sendQuery(t target) error {
-	b.ctl = b.ctl[:0]
-	if t.ifindex != 0 {
-		if t.to.Addr().Is4() {
-			b.ctl = msghdr.AppendPktInfo4(b.ctl, t.ifindex, netip.Addr{})
-		} else {
-			b.ctl = msghdr.AppendPktInfo6(b.ctl, t.ifindex, netip.Addr{})
-		}
-	}
-	b.one[0] = b.qbuf
-	b.msg = dgram.Message{Buffers: b.one[:], Control: b.ctl, Addr: dgram.AddrFrom(t.to)}
-	err := b.qx.Socket().SendMsg(&b.msg, 0)
-	b.one[0] = nil
-	if err != nil {
+	if err := sendOut(b.qx.Socket(), b.qbuf, t, &b.scratch); err != nil {
 		where := t.ifname
 		if where == "" {
 			where = "the route"
@@ -295,7 +276,7 @@ func (b *Browser) handle(p *broadcast.Packet) {
 		o.local, o.self = p.Own, isSelf(v.service, v.instance)
 		if hasLinkLocal(v) {
 			o.onLink = p.Kind == broadcast.Broadcast || p.Kind == broadcast.Multicast ||
-				onLink(p.Src.Addr(), b.ifs.byIndex(p.IfIndex))
+				onLink(p.Src.Addr(), p.IfName, b.ifs.byIndex(p.IfIndex))
 		}
 	}
 	now := time.Now()

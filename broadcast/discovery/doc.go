@@ -63,12 +63,49 @@
 //
 // Each Announce carries the addresses of the interface it leaves by, and
 // only those: a host on two networks tells each network the address it
-// can be reached at there. Likewise a Query is answered, to the querier
-// alone, with the addresses of the interface the query arrived on.
-// Answers are limited to 20 a second with bursts of 20, and unicast
-// queries are answered only from on-link sources or Destinations: an
-// answer is up to MaxMessageSize bytes for a query of a dozen, and should
-// not be anyone's amplifier.
+// can be reached at there. Likewise a Query is answered with the addresses
+// of the interface the query arrived on.
+//
+// # Answers
+//
+// A query's source address is whatever its sender wrote, so an answer is
+// never larger, nor sent further, than the rules below allow; otherwise
+// anyone could aim an Announcer's answers, up to 75 times the size of a
+// 12-byte query, at a host of their choosing. The Announcer answers a
+// query for its instance:
+//
+//   - only from a neighbour: a source inside one of the prefixes of the
+//     interface the query arrived on (not the subnet's own or broadcast
+//     address), or an IPv6 link-local source, which carries that
+//     interface as its zone. A source from elsewhere is forged or came
+//     across a router; the query is counted in Stats.OffLink, and not
+//     answered, whether it came by broadcast, multicast or unicast;
+//   - by unicast to the querier when the answer is at most AnswerFactor
+//     (2) times the size of the query: a forged source gets at most twice
+//     the bytes the forger sent;
+//   - otherwise to the link: the broadcast address or group, out of the
+//     arrival interface, from the discovery port, where the querier (and
+//     every Browser on the link) hears it (Stats.GroupAnswers). At most
+//     one such answer goes out per interface and family a second, as in
+//     mDNS (RFC 6762 §6): a query that comes sooner is answered when the
+//     second is up, and all the queries of that second share one answer
+//     (Stats.Coalesced). An IPv4 query to a udp6 Announcer is answered
+//     by IPv4 broadcast; on a Destinations link, the answer goes to the
+//     destinations routed through the arrival interface, and when there
+//     are none the query is refused (Stats.Oversize).
+//
+// This host (a source that is one of its addresses; Linux drops such
+// datagrams when they come from outside) and the addresses in
+// Link.Destinations, which the user chose, get unicast answers of any size
+// from anywhere. Unicast answers are also limited to 20 a second with
+// bursts of 20 per Announcer (Stats.Limited). Stats.Refused is the sum of
+// OffLink, Limited and Oversize.
+//
+// In bytes out per byte in: a forged on-link source receives at most
+// AnswerFactor bytes of unicast answer per byte of query, and, like every
+// host of the link, at most one answer (at most MaxMessageSize bytes) per
+// second per interface and family through the group; an off-link source
+// receives nothing.
 //
 // Close sends a Goodbye out of every interface, so Browsers drop the
 // instance at once instead of after its TTL.
@@ -85,7 +122,7 @@
 // ephemeral port, so that answers (unicast, and so given to one socket
 // only) reach the querier and not another program bound to the discovery
 // port. It hears Announce, Answer and Goodbye messages on the discovery
-// port. Every 5 s it lists the interfaces again: on one that came up it
+// port, answers sent to the group among them. Every 5 s it lists the interfaces again: on one that came up it
 // joins the group (Multicast) and queries at once.
 //
 // An instance is kept per local interface it was heard on, each with the
@@ -103,6 +140,16 @@
 // Events are coalesced, not queued: a reader that falls behind is told,
 // per instance, the difference between what it knew and what is now.
 // Peers returns the whole table at any time.
+//
+// Everything a Browser keeps is bounded by MaxPeers (DefaultMaxPeers,
+// 1024, unless BrowserConfig says otherwise), however many instances
+// peers make up and however slowly Events is read: it counts the peers
+// present and those lost whose Lost event has not been read yet. A peer
+// that comes and goes before the reader hears of it leaves nothing behind.
+// Announcements and answers of new peers beyond the bound are dropped and
+// counted in Stats.Full; known peers are still refreshed and updated. An
+// Announcer keeps no state per querier: the answer rate and the time of
+// the last answer to the group, per interface, are all it remembers.
 //
 // Datagrams that are not discovery messages, are of another wire
 // version, too large, or malformed are counted in Stats and dropped; they

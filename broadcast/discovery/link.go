@@ -30,10 +30,15 @@ type Stats struct {
 	Sent       uint64 // datagrams sent: announcements, answers, goodbyes, queries
 	SendErrors uint64 // sends the kernel refused
 
-	Queries   uint64 // Announcer: queries for its instance
-	Answered  uint64 // Announcer: answers sent
-	Refused   uint64 // Announcer: queries not answered, from an off-link unicast source or over the answer rate
-	Conflicts uint64 // Announcer: announcements of its own service and instance id by another socket (another program, or another host): instance ids must be unique
+	Queries      uint64 // Announcer: queries for its instance
+	Answered     uint64 // Announcer: answers sent, to the querier or to the group
+	GroupAnswers uint64 // Announcer: answers sent to the link's broadcast address or group because a unicast one would have been more than AnswerFactor times the query
+	Coalesced    uint64 // Announcer: queries that an answer to the group, sent or due within a second, covered
+	Refused      uint64 // Announcer: queries not answered: OffLink + Limited + Oversize
+	OffLink      uint64 // Announcer: refused because the source is no neighbour on the arrival interface (nor this host, nor a destination): forged, or from across a router
+	Limited      uint64 // Announcer: refused over the answer rate
+	Oversize     uint64 // Announcer: refused because the answer was too large for unicast and no broadcast or group reaches the arrival interface
+	Conflicts    uint64 // Announcer: announcements of its own service and instance id by another socket (another program, or another host): instance ids must be unique
 
 	Full uint64 // Browser: new peers turned away because MaxPeers were known
 
@@ -45,7 +50,8 @@ type Stats struct {
 type counters struct {
 	received, foreign, version, tooLarge, malformed, ignored atomic.Uint64
 	sent, sendErrors                                         atomic.Uint64
-	queries, answered, refused, conflicts                    atomic.Uint64
+	queries, answered, groupAnswers, coalesced, conflicts    atomic.Uint64
+	refused, offLink, limited, oversize                      atomic.Uint64
 	lastErr                                                  atomic.Pointer[error]
 }
 
@@ -54,8 +60,9 @@ func (c *counters) stats() Stats {
 		Received: c.received.Load(), Foreign: c.foreign.Load(), Version: c.version.Load(),
 		TooLarge: c.tooLarge.Load(), Malformed: c.malformed.Load(), Ignored: c.ignored.Load(),
 		Sent: c.sent.Load(), SendErrors: c.sendErrors.Load(),
-		Queries: c.queries.Load(), Answered: c.answered.Load(), Refused: c.refused.Load(),
-		Conflicts: c.conflicts.Load(),
+		Queries: c.queries.Load(), Answered: c.answered.Load(), GroupAnswers: c.groupAnswers.Load(),
+		Coalesced: c.coalesced.Load(), Refused: c.refused.Load(), OffLink: c.offLink.Load(),
+		Limited: c.limited.Load(), Oversize: c.oversize.Load(), Conflicts: c.conflicts.Load(),
 	}
 	if p := c.lastErr.Load(); p != nil {
 		s.LastError = *p
@@ -293,24 +300,6 @@ func (c *ifCache) byIndex(index int) *broadcast.Interface {
 	}
 	ifs, _ = c.list(time.Second)
 	return find(ifs)
-}
-
-// onLink reports whether src is a neighbour on interface ifi: link-local,
-// or inside one of the interface's prefixes.
-func onLink(src netip.Addr, ifi *broadcast.Interface) bool {
-	src = src.WithZone("").Unmap()
-	if src.IsLinkLocalUnicast() {
-		return true
-	}
-	if ifi == nil {
-		return false
-	}
-	for _, a := range ifi.Addrs {
-		if a.Prefix.Masked().Contains(src) {
-			return true
-		}
-	}
-	return false
 }
 
 // listen opens the receiving socket of l on port (0: ephemeral).

@@ -124,6 +124,13 @@ type observation struct {
 // table is the peer table of a Browser. It does no I/O, starts no
 // goroutines and takes the time as an argument, so tests drive it with any
 // clock. The Browser serialises calls.
+//
+// Everything in it is bounded by max, whatever peers send and however
+// slowly the events are read: max is the number of instances the table
+// holds state for, counting those present (in peers) and those that went
+// away after the reader was told of them and whose Lost the reader has not
+// taken yet (in shown and gone). A peer that comes and goes before the
+// reader hears of it leaves nothing behind.
 type table struct {
 	max int
 	// peers is indexed service first, then instance: m[string(b)] is the
@@ -134,12 +141,18 @@ type table struct {
 
 	// shown is the state the reader of events was last told of, per peer.
 	// dirty lists the keys whose state may differ from it, oldest first,
-	// each once (queued says which). gone keeps why a removed peer went
-	// until its Lost is taken.
+	// each once; queued gives each one's position (head counts the keys
+	// taken from the front so far), so that a key can be withdrawn where
+	// it stands, leaving a hole (key{}, which no message can name). gone
+	// keeps why a removed peer went until its Lost is taken. lost counts
+	// the keys in shown that are not in peers.
 	shown  map[key]Peer
 	dirty  []key
-	queued map[key]bool
+	head   int
+	queued map[key]int
+	holes  int
 	gone   map[key]bool // true: goodbye
+	lost   int
 
 	refused uint64 // new peers turned away because max was reached
 }
@@ -149,7 +162,7 @@ func newTable(max int) *table {
 		max:    max,
 		peers:  make(map[string]map[string]*entry),
 		shown:  make(map[key]Peer),
-		queued: make(map[key]bool),
+		queued: make(map[key]int),
 		gone:   make(map[key]bool),
 	}
 }
@@ -164,9 +177,16 @@ func (t *table) add(k key, e *entry) {
 	}
 	m[k.instance] = e
 	t.n++
+	if _, ok := t.shown[k]; ok {
+		t.lost-- // back before its Lost was taken
+		delete(t.gone, k)
+	}
 }
 
-func (t *table) delete(k key) {
+// drop removes a present peer. When the reader was told of it, its Lost
+// is queued; when not, it came and went unseen and is forgotten at once,
+// pending change and all.
+func (t *table) drop(k key, goodbye bool) {
 	m := t.peers[k.service]
 	if _, ok := m[k.instance]; !ok {
 		return
@@ -176,6 +196,13 @@ func (t *table) delete(k key) {
 		delete(t.peers, k.service)
 	}
 	t.n--
+	if _, ok := t.shown[k]; !ok {
+		t.withdraw(k)
+		return
+	}
+	t.lost++
+	t.gone[k] = goodbye
+	t.touch(k)
 }
 
 // each calls fn for every entry; fn may delete the entry it is given.
@@ -187,10 +214,35 @@ func (t *table) each(fn func(k key, e *entry)) {
 	}
 }
 
+// touch queues k for the reader, unless it is queued already.
 func (t *table) touch(k key) {
-	if !t.queued[k] {
-		t.queued[k] = true
+	if _, ok := t.queued[k]; !ok {
+		t.queued[k] = t.head + len(t.dirty)
 		t.dirty = append(t.dirty, k)
+	}
+}
+
+// withdraw takes k out of the queue, leaving a hole, and packs the queue
+// when holes are more than half of it, so that holes cost bounded memory.
+func (t *table) withdraw(k key) {
+	pos, ok := t.queued[k]
+	if !ok {
+		return
+	}
+	delete(t.queued, k)
+	t.dirty[pos-t.head] = key{}
+	t.holes++
+	if t.holes > 16 && 2*t.holes > len(t.dirty) {
+		n := 0
+		for _, k := range t.dirty {
+			if k != (key{}) {
+				t.dirty[n] = k
+				t.queued[k] = t.head + n
+				n++
+			}
+		}
+		clear(t.dirty[n:])
+		t.dirty, t.holes = t.dirty[:n], 0
 	}
 }
 
@@ -214,13 +266,13 @@ func (t *table) observe(now time.Time, o *observation) (expires time.Time, ok bo
 	}
 	k := key{string(v.service), string(v.instance)}
 	if e == nil {
-		if t.n >= t.max {
+		// One whose Lost is pending takes no more room when it comes back.
+		if _, back := t.shown[k]; !back && t.n+t.lost >= t.max {
 			t.refused++
 			return time.Time{}, false
 		}
 		e = &entry{}
 		t.add(k, e)
-		delete(t.gone, k)
 	}
 	e.local, e.self = o.local, o.self
 	if e.port != v.port || !sameText(e.text, v) {
@@ -292,9 +344,7 @@ func (t *table) remove(service, instance string) bool {
 	if t.lookup(k) == nil {
 		return false
 	}
-	t.delete(k)
-	t.gone[k] = true
-	t.touch(k)
+	t.drop(k, true)
 	return true
 }
 
@@ -318,8 +368,8 @@ func (t *table) expire(now time.Time) (next time.Time) {
 		clear(e.routes[n:])
 		e.routes = e.routes[:n]
 		if n == 0 {
-			t.delete(k)
-			t.gone[k] = false
+			t.drop(k, false)
+			return
 		}
 		t.touch(k)
 	})
@@ -371,6 +421,11 @@ func (t *table) next() (ev Event, ok bool) {
 		k := t.dirty[0]
 		t.dirty[0] = key{}
 		t.dirty = t.dirty[1:]
+		t.head++
+		if k == (key{}) {
+			t.holes--
+			continue
+		}
 		delete(t.queued, k)
 
 		old, known := t.shown[k]
@@ -395,9 +450,8 @@ func (t *table) next() (ev Event, ok bool) {
 			goodbye := t.gone[k]
 			delete(t.shown, k)
 			delete(t.gone, k)
+			t.lost--
 			return event(Lost, old, goodbye), true
-		default:
-			delete(t.gone, k)
 		}
 	}
 	return Event{}, false
@@ -410,4 +464,4 @@ func event(kind EventKind, p Peer, goodbye bool) Event {
 }
 
 // pending reports whether next has anything to take.
-func (t *table) pending() bool { return len(t.dirty) > 0 }
+func (t *table) pending() bool { return len(t.dirty) > t.holes }

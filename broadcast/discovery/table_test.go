@@ -321,3 +321,173 @@ func TestBrowserRepeatAllocs(t *testing.T) {
 		})
 	}
 }
+
+// checkBounded fails unless every structure of the table is within its
+// bound: max instances with state, and a queue with at most as many holes
+// as live keys (or 16).
+func checkBounded(t *testing.T, tb *table) {
+	t.Helper()
+	if tb.n+tb.lost > tb.max || len(tb.shown) > tb.max || len(tb.gone) > tb.lost || len(tb.queued) > tb.max {
+		t.Errorf("peers %d lost %d shown %d gone %d queued %d; want at most %d instances with state",
+			tb.n, tb.lost, len(tb.shown), len(tb.gone), len(tb.queued), tb.max)
+	}
+	if live := len(tb.dirty) - tb.holes; live != len(tb.queued) || tb.holes > max(16, live) {
+		t.Errorf("queue of %d with %d holes and %d queued keys; want holes at most max(16, live)", len(tb.dirty), tb.holes, len(tb.queued))
+	}
+}
+
+// TestTableUnreadFlood: 60,000 announce/goodbye pairs from distinct
+// instances, or 60,000 instances that each expire, with nobody reading
+// events, leave the table as it was: a peer that came and went unseen
+// leaves nothing behind (it used to leave a queued key and a goodbye mark
+// each, 44 MB for this many).
+func TestTableUnreadFlood(t *testing.T) {
+	const pairs = 60000
+	tb := newTable(DefaultMaxPeers)
+	tb.observe(t0, obs(t, rec("steady", 1, 60, "10.0.0.1"), 2, "eth0"))
+	m := rec("", 1, 60, "10.0.0.9")
+	for i := range pairs {
+		m.Instance = "flood-" + strconv.Itoa(i)
+		if _, ok := tb.observe(t0, obs(t, m, 2, "eth0")); !ok {
+			t.Fatalf("pair %d refused: the table filled up", i)
+		}
+		tb.remove("printer", m.Instance)
+		checkBounded(t, tb)
+		if t.Failed() {
+			t.Fatalf("after pair %d", i)
+		}
+	}
+	for i := range pairs {
+		m.Instance = "expiring-" + strconv.Itoa(i)
+		m.TTL = 1
+		tb.observe(t0, obs(t, m, 2, "eth0"))
+		if i%1000 == 999 {
+			tb.expire(t0.Add(2 * time.Second))
+			checkBounded(t, tb)
+		}
+	}
+	tb.expire(t0.Add(2 * time.Second))
+	if tb.n != 1 || len(tb.dirty) > 16 || len(tb.queued) != 1 || len(tb.gone) != 0 || tb.refused != 0 {
+		t.Errorf("peers %d, queue %d (%d queued), gone %d, refused %d; want only steady, queued",
+			tb.n, len(tb.dirty), len(tb.queued), len(tb.gone), tb.refused)
+	}
+	expectEvents(t, tb, "found printer/steady port 1 10.0.0.1")
+}
+
+// TestTableLostPendingCounts: peers the reader was told of and that went
+// away hold their place until their Lost is read, so that a reader that
+// stops reading cannot make the table grow; one of them that comes back
+// takes no new place.
+func TestTableLostPendingCounts(t *testing.T) {
+	tb := newTable(3)
+	for _, inst := range []string{"a", "b", "c"} {
+		tb.observe(t0, obs(t, rec(inst, 1, 10, "10.0.0.1"), 2, "eth0"))
+	}
+	expectEvents(t, tb, "found printer/a port 1 10.0.0.1", "found printer/b port 1 10.0.0.1", "found printer/c port 1 10.0.0.1")
+	tb.remove("printer", "a")
+	tb.remove("printer", "b")
+	if _, ok := tb.observe(t0, obs(t, rec("d", 1, 10, "10.0.0.1"), 2, "eth0")); ok || tb.refused != 1 {
+		t.Fatalf("new peer accepted (refused %d) while 2 Losts are unread and 1 peer is present, max 3", tb.refused)
+	}
+	// b comes back before its Lost was read: its place is its own.
+	if _, ok := tb.observe(t0, obs(t, rec("b", 2, 10, "10.0.0.1"), 2, "eth0")); !ok {
+		t.Fatal("a peer coming back before its Lost was read was refused")
+	}
+	checkBounded(t, tb)
+	expectEvents(t, tb, "lost printer/a port 1 10.0.0.1 (goodbye)", "updated printer/b port 2 10.0.0.1")
+	// a's Lost read: room for d.
+	if _, ok := tb.observe(t0, obs(t, rec("d", 1, 10, "10.0.0.1"), 2, "eth0")); !ok {
+		t.Fatal("new peer refused after the pending Lost was read")
+	}
+	checkBounded(t, tb)
+	if tb.lost != 0 || len(tb.shown) != 2 {
+		t.Errorf("lost %d shown %d; want 0 and 2", tb.lost, len(tb.shown))
+	}
+}
+
+// TestTableWithdrawKeepsOrder: withdrawing keys from the middle of the
+// queue, enough to pack it, keeps the others in the order they changed.
+func TestTableWithdrawKeepsOrder(t *testing.T) {
+	tb := newTable(100)
+	var want []string
+	for i := range 60 {
+		inst := "p" + strconv.Itoa(i)
+		tb.observe(t0, obs(t, rec(inst, 1, 10, "10.0.0.1"), 2, "eth0"))
+		if i%3 == 0 {
+			want = append(want, "found printer/"+inst+" port 1 10.0.0.1")
+		}
+	}
+	for i := range 60 {
+		if i%3 != 0 {
+			tb.remove("printer", "p"+strconv.Itoa(i))
+		}
+	}
+	checkBounded(t, tb)
+	if len(tb.dirty) > 30 {
+		t.Errorf("queue of %d after 40 of 60 withdrawn; want it packed", len(tb.dirty))
+	}
+	expectEvents(t, tb, want...)
+	if tb.pending() || len(tb.queued) != 0 || tb.holes != 0 {
+		t.Errorf("after reading: pending %v, queued %d, holes %d", tb.pending(), len(tb.queued), tb.holes)
+	}
+}
+
+// FuzzTable drives a small table with a sequence of operations read from
+// the input (announce, goodbye, expire, read an event), as peers and a
+// reader could, and checks after each that everything stays within
+// bounds and that the events make sense: no Lost or Updated of a peer the
+// reader was not told of, no Found of one it knows.
+func FuzzTable(f *testing.F) {
+	f.Add([]byte{0x00, 0x01, 0x40, 0xc0, 0x80, 0xc0, 0xc0})
+	f.Add([]byte{0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0xc0, 0x41, 0x42, 0x85, 0xc0, 0xc0, 0xc0})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		tb := newTable(4)
+		now := t0
+		known := map[string]bool{}
+		m := rec("", 1, 2, "10.0.0.1")
+		for _, op := range ops {
+			inst := "p" + strconv.Itoa(int(op&7))
+			switch op >> 6 {
+			case 0: // announce, on one of two interfaces, port from bit 3
+				m.Instance, m.Port = inst, uint16(1+op>>3&1)
+				ifindex := 2 + int(op>>4&1)
+				tb.observe(now, obs(t, m, ifindex, "eth"+strconv.Itoa(ifindex)))
+			case 1:
+				tb.remove("printer", inst)
+			case 2:
+				now = now.Add(time.Duration(op&7) * time.Second)
+				tb.expire(now)
+			case 3:
+				ev, ok := tb.next()
+				if !ok {
+					break
+				}
+				i := ev.Peer.Instance
+				switch {
+				case ev.Kind == Found && known[i], ev.Kind != Found && !known[i]:
+					t.Fatalf("%v while the reader knows %v", ev, known)
+				}
+				known[i] = ev.Kind != Lost
+			}
+			checkBounded(t, tb)
+		}
+		// Reading everything leaves the reader knowing exactly the table.
+		for ev, ok := tb.next(); ok; ev, ok = tb.next() {
+			known[ev.Peer.Instance] = ev.Kind != Lost
+		}
+		for _, p := range tb.snapshot() {
+			if !known[p.Instance] {
+				t.Errorf("%s is in the table but the reader was not told", p.Instance)
+			}
+			delete(known, p.Instance)
+		}
+		for i, k := range known {
+			if k {
+				t.Errorf("the reader believes in %s, which is not in the table", i)
+			}
+		}
+		if tb.lost != 0 || len(tb.gone) != 0 || tb.pending() {
+			t.Errorf("after reading everything: lost %d gone %d pending %v", tb.lost, len(tb.gone), tb.pending())
+		}
+	})
+}

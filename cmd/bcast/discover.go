@@ -1,12 +1,18 @@
 package main
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/bcastdev/bcast/broadcast/discovery"
 	"github.com/urfave/cli/v2"
@@ -89,16 +95,22 @@ func parseLink(c *cli.Context) (discovery.Link, error) {
 }
 
 func discoverCommand() *cli.Command {
+	flags := append(linkFlags(),
+		&cli.IntFlag{Name: "max-peers", Value: discovery.DefaultMaxPeers, Usage: "keep at most `N` peers (present, or lost and not yet printed); new ones beyond are dropped and counted"},
+	)
 	return &cli.Command{
 		Name:        "discover",
 		Usage:       "list the instances of a service as they come and go",
-		UsageText:   "bcast discover [--service NAME] [--timeout D] [--json] [link options]",
+		UsageText:   "bcast discover [--service NAME] [--timeout D] [--max-peers N] [--json] [link options]",
 		Description: discoverDescription,
-		Flags:       linkFlags(),
+		Flags:       flags,
 		Action:      runDiscover,
 	}
 }
 
+// peerOut is a "peer" line of --json. Text holds the values that are
+// UTF-8, TextBase64 the others (standard base64): each key is in one of
+// them, so a consumer gets every byte back.
 type peerOut struct {
 	Type       string            `json:"type"`
 	Event      string            `json:"event"`
@@ -110,8 +122,24 @@ type peerOut struct {
 	Interfaces []string          `json:"interfaces"`
 	Src        string            `json:"src"`
 	Text       map[string]string `json:"text,omitempty"`
+	TextBase64 map[string]string `json:"text_base64,omitempty"`
 	Local      bool              `json:"local"`
 	Goodbye    bool              `json:"goodbye,omitempty"`
+}
+
+// discoverSummary is the last line of discover --json.
+type discoverSummary struct {
+	Type      string `json:"type"`
+	Peers     int    `json:"peers"`
+	Found     int    `json:"found"`
+	Full      uint64 `json:"full"`
+	MaxPeers  int    `json:"max_peers"`
+	Received  uint64 `json:"received"`
+	Foreign   uint64 `json:"foreign"`
+	Version   uint64 `json:"version"`
+	TooLarge  uint64 `json:"too_large"`
+	Malformed uint64 `json:"malformed"`
+	Ignored   uint64 `json:"ignored"`
 }
 
 func runDiscover(c *cli.Context) error {
@@ -123,13 +151,39 @@ func runDiscover(c *cli.Context) error {
 	if err != nil {
 		return usageError(name, "%v", err)
 	}
-	b, err := discovery.Browse(discovery.BrowserConfig{Service: c.String("service"), Link: link})
+	maxPeers := c.Int("max-peers")
+	if maxPeers < 1 {
+		return usageError(name, "--max-peers %d: must be at least 1", maxPeers)
+	}
+	b, err := discovery.Browse(discovery.BrowserConfig{Service: c.String("service"), Link: link, MaxPeers: maxPeers})
 	if err != nil {
 		return failure(name, "%s", explained(err))
 	}
 	defer b.Close()
 	asJSON := c.Bool("json")
 	stdout, stderr := newOut(c.App.Writer), newOut(c.App.ErrWriter)
+	found := 0
+	// The summary says what was dropped: peers beyond --max-peers, and
+	// datagrams that were not discovery messages of this version.
+	defer func() {
+		st := b.Stats()
+		sum := discoverSummary{Type: "summary", Peers: len(b.Peers()), Found: found, Full: st.Full, MaxPeers: maxPeers,
+			Received: st.Received, Foreign: st.Foreign, Version: st.Version, TooLarge: st.TooLarge,
+			Malformed: st.Malformed, Ignored: st.Ignored}
+		if asJSON {
+			writeJSON(stdout, sum)
+			return
+		}
+		line := fmt.Sprintf("%s: %s now, %d found; %d datagrams read", name, plural(uint64(sum.Peers), "peer"), found, st.Received)
+		if st.Full > 0 {
+			line += fmt.Sprintf("; %d new peers dropped, the table being full (--max-peers %d)", st.Full, maxPeers)
+		}
+		if bad := st.Foreign + st.Version + st.TooLarge + st.Malformed; bad > 0 {
+			line += fmt.Sprintf("; %d dropped (%d not discovery, %d other version, %d too large, %d malformed)",
+				bad, st.Foreign, st.Version, st.TooLarge, st.Malformed)
+		}
+		stderr.Printf("%s", line)
+	}()
 	if !asJSON {
 		what := c.String("service")
 		if what == "" {
@@ -143,7 +197,6 @@ func runDiscover(c *cli.Context) error {
 		defer t.Stop()
 		timeout = t.C
 	}
-	found := 0
 	for {
 		select {
 		case <-c.Context.Done():
@@ -176,12 +229,26 @@ func printPeer(o *out, ev discovery.Event, asJSON bool) {
 		if ifs == nil {
 			ifs = []string{}
 		}
-		o.JSON(peerOut{Type: "peer", Event: strings.ToLower(ev.Kind.String()), TS: time.Now().Format(time.RFC3339Nano),
+		po := peerOut{Type: "peer", Event: strings.ToLower(ev.Kind.String()), TS: time.Now().Format(time.RFC3339Nano),
 			Service: p.Service, Instance: p.Instance, Port: p.Port, Addrs: addrs, Interfaces: ifs,
-			Src: p.Src.String(), Text: p.Text, Local: p.Local, Goodbye: ev.Goodbye})
+			Src: p.Src.String(), Local: p.Local, Goodbye: ev.Goodbye}
+		for k, v := range p.Text {
+			if utf8.ValidString(v) {
+				if po.Text == nil {
+					po.Text = map[string]string{}
+				}
+				po.Text[k] = v
+				continue
+			}
+			if po.TextBase64 == nil {
+				po.TextBase64 = map[string]string{}
+			}
+			po.TextBase64[k] = base64.StdEncoding.EncodeToString([]byte(v))
+		}
+		writeJSON(o, po)
 		return
 	}
-	line := fmt.Sprintf("%s %-7s %s/%s port %d %s", tsText(time.Now()), strings.ToLower(ev.Kind.String()), p.Service, p.Instance, p.Port, strings.Join(addrs, " "))
+	line := fmt.Sprintf("%s %-7s %s/%s port %d %s", tsText(time.Now()), strings.ToLower(ev.Kind.String()), p.Service, safeText(p.Instance), p.Port, strings.Join(addrs, " "))
 	if len(p.Interfaces) > 0 {
 		line += " on " + strings.Join(p.Interfaces, ",")
 	}
@@ -191,12 +258,70 @@ func printPeer(o *out, ev discovery.Event, asJSON bool) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		line += fmt.Sprintf(" %s=%q", k, p.Text[k])
+		line += fmt.Sprintf(" %s=%s", safeText(k), strconv.Quote(p.Text[k]))
 	}
 	if ev.Goodbye {
 		line += " (goodbye)"
 	}
 	o.Printf("%s", line)
+}
+
+// safeText returns s as is when every character of it is printable and
+// none is a space, quote or backslash, and otherwise quoted with Go
+// escapes (strconv.Quote): control and format characters (a right-to-left
+// override, U+202E, would reorder the rest of the line on a terminal),
+// invalid UTF-8 and spaces never reach the terminal raw, and a quoted
+// name cannot be mistaken for a plain one.
+func safeText(s string) string {
+	for _, r := range s {
+		if r == utf8.RuneError || r == ' ' || r == '"' || r == '\\' || !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	if s == "" {
+		return `""`
+	}
+	return s
+}
+
+// writeJSON writes v as one line, with every character that is not
+// printable outside ASCII written as a \u escape. encoding/json already
+// escapes ASCII control characters, U+2028 and U+2029, and replaces
+// invalid UTF-8; the escapes of format characters such as U+202E keep a
+// terminal that shows the line from reordering it, and decode to the same
+// string.
+func writeJSON(o *out, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only plain structs and maps of strings are written
+	}
+	o.Write(append(escapeJSON(b), '\n'))
+}
+
+func escapeJSON(b []byte) []byte {
+	clean := true
+	for _, r := range string(b) {
+		if r >= utf8.RuneSelf && !unicode.IsPrint(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return b
+	}
+	e := make([]byte, 0, len(b)+32)
+	for _, r := range string(b) {
+		if r < utf8.RuneSelf || unicode.IsPrint(r) {
+			e = utf8.AppendRune(e, r)
+			continue
+		}
+		if r1, r2 := utf16.EncodeRune(r); r1 != utf8.RuneError {
+			e = fmt.Appendf(e, `\u%04x\u%04x`, r1, r2)
+			continue
+		}
+		e = fmt.Appendf(e, `\u%04x`, r)
+	}
+	return e
 }
 
 func announceCommand() *cli.Command {
@@ -260,9 +385,9 @@ func runAnnounce(c *cli.Context) error {
 	asJSON := c.Bool("json")
 	o := newOut(c.App.Writer)
 	if asJSON {
-		o.JSON(map[string]any{"type": "announcing", "service": a.Service(), "instance": a.Instance(), "port": port})
+		writeJSON(o, map[string]any{"type": "announcing", "service": a.Service(), "instance": a.Instance(), "port": port})
 	} else {
-		o.Printf("announcing %s/%s port %d every %v (Ctrl-C says goodbye)", a.Service(), a.Instance(), port, cfg.Interval)
+		o.Printf("announcing %s/%s port %d every %v (Ctrl-C says goodbye)", a.Service(), safeText(a.Instance()), port, cfg.Interval)
 	}
 	ctxDone := c.Context.Done()
 	if d := c.Duration("timeout"); d > 0 {
@@ -278,11 +403,14 @@ func runAnnounce(c *cli.Context) error {
 	closeErr := a.Close()
 	st := a.Stats()
 	if asJSON {
-		o.JSON(map[string]any{"type": "summary", "sent": st.Sent, "send_errors": st.SendErrors, "queries": st.Queries,
-			"answered": st.Answered, "refused": st.Refused, "conflicts": st.Conflicts})
+		writeJSON(o, map[string]any{"type": "summary", "sent": st.Sent, "send_errors": st.SendErrors, "queries": st.Queries,
+			"answered": st.Answered, "group_answers": st.GroupAnswers, "coalesced": st.Coalesced,
+			"refused": st.Refused, "off_link": st.OffLink, "limited": st.Limited, "oversize": st.Oversize,
+			"conflicts": st.Conflicts})
 	} else {
-		fmt.Fprintf(c.App.ErrWriter, "%s: goodbye sent; %d messages sent, %d send errors, %d queries answered, %d conflicts\n",
-			name, st.Sent, st.SendErrors, st.Answered, st.Conflicts)
+		fmt.Fprintf(c.App.ErrWriter, "%s: goodbye sent; %d messages sent, %d send errors, %d queries: %d answers (%d to the group), %d covered by a group answer, %d refused (%d off-link, %d over the rate, %d oversize); %d conflicts\n",
+			name, st.Sent, st.SendErrors, st.Queries, st.Answered, st.GroupAnswers, st.Coalesced,
+			st.Refused, st.OffLink, st.Limited, st.Oversize, st.Conflicts)
 	}
 	if closeErr != nil {
 		return failure(name, "%s", explained(closeErr))

@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
 	"strings"
 	"sync"
+	"time"
+	"unicode/utf8"
 
 	"github.com/bcastdev/bcast/broadcast/discovery"
 	"github.com/bcastdev/bcast/internal/daemon"
@@ -18,7 +22,7 @@ const catAnnounce = "Announce (--mode announce)"
 
 var announceFlags = []cli.Flag{
 	&cli.StringFlag{Name: "service", Category: catAnnounce, Usage: "announce service `NAME` on the LAN and answer discovery queries for it"},
-	&cli.StringFlag{Name: "instance", Category: catAnnounce, Usage: "instance `ID` to announce (default: the host name)"},
+	&cli.StringFlag{Name: "instance", Category: catAnnounce, Usage: "instance `ID` to announce (default: the host name; one longer than 63 bytes is cut to its first 54 and '-' and 8 hex digits of its SHA-256)"},
 	&cli.StringSliceFlag{Name: "text", Category: catAnnounce, Usage: "announce the pair `KEY=VALUE` (repeatable)"},
 	&cli.UintFlag{Name: "discovery-port", Category: catAnnounce, Value: discovery.DefaultPort, Usage: "discovery messages travel to UDP `PORT`"},
 	&cli.StringSliceFlag{Name: "discovery-to", Category: catAnnounce, Usage: "send discovery messages to `ADDR` (IP:PORT) instead of broadcasting (repeatable)"},
@@ -41,12 +45,13 @@ func parseAnnounce(c *cli.Context, announce bool) (*discovery.AnnouncerConfig, e
 	if cfg.Service == "" {
 		return nil, fmt.Errorf("--mode announce needs --service NAME")
 	}
+	fromHost := false
 	if cfg.Instance == "" {
 		host, err := os.Hostname()
 		if err != nil {
 			return nil, fmt.Errorf("--instance not given and no host name to use: %w", err)
 		}
-		cfg.Instance = host
+		cfg.Instance, fromHost = instanceFromHost(host), true
 	}
 	for _, kv := range c.StringSlice("text") {
 		k, v, ok := strings.Cut(kv, "=")
@@ -63,6 +68,9 @@ func parseAnnounce(c *cli.Context, announce bool) (*discovery.AnnouncerConfig, e
 	}
 	probe := discovery.Message{Type: discovery.TypeAnnounce, TTL: 1, Service: cfg.Service, Instance: cfg.Instance, Text: cfg.Text}
 	if err := probe.Validate(); err != nil {
+		if fromHost {
+			return nil, fmt.Errorf("--service %q with the host name %q as instance: %w; give --instance", cfg.Service, cfg.Instance, err)
+		}
 		return nil, fmt.Errorf("--service %q --instance %q: %w", cfg.Service, cfg.Instance, err)
 	}
 	port := c.Uint("discovery-port")
@@ -81,6 +89,24 @@ func parseAnnounce(c *cli.Context, announce bool) (*discovery.AnnouncerConfig, e
 	return cfg, nil
 }
 
+// instanceFromHost makes the default instance id of a host name. Linux
+// allows 64 bytes, the wire 63 (discovery.MaxNameLen): a longer name is
+// cut to its first 54 bytes (at a character boundary) and given '-' and
+// the first 8 hex digits of its SHA-256, so that the id is the same at
+// every start, still reads as the host's, and two long names that differ
+// only at the end stay apart.
+func instanceFromHost(host string) string {
+	if len(host) <= discovery.MaxNameLen {
+		return host
+	}
+	sum := sha256.Sum256([]byte(host))
+	cut := 54
+	for cut > 0 && !utf8.RuneStart(host[cut]) {
+		cut--
+	}
+	return host[:cut] + "-" + hex.EncodeToString(sum[:4])
+}
+
 // servicePort is the port to announce: the first TCP listener's, else the
 // first UDP listener's, else 0 (an announcement of presence only).
 func servicePort(ls []*daemon.Listener) uint16 {
@@ -94,6 +120,10 @@ func servicePort(ls []*daemon.Listener) uint16 {
 	return 0
 }
 
+// statsEvery is how often announce mode looks at the answer counters and
+// logs what was refused since it last did, if anything was.
+const statsEvery = time.Minute
+
 // startAnnouncer announces cfg until ctx ends: the Goodbye goes out as
 // soon as the shutdown starts, so that browsers stop sending clients while
 // the last ones finish. The returned function waits for it and is safe to
@@ -103,15 +133,27 @@ func startAnnouncer(ctx context.Context, cfg discovery.AnnouncerConfig, log *slo
 	if err != nil {
 		return nil, err
 	}
+	if host, _ := os.Hostname(); cfg.Instance != host && host != "" && instanceFromHost(host) == cfg.Instance {
+		log.Info("the host name is longer than an instance id may be; announcing a shortened one",
+			"host", host, "instance", cfg.Instance, "max_bytes", discovery.MaxNameLen)
+	}
 	log.Info("announcing", "service", a.Service(), "instance", a.Instance(), "port", cfg.Port, "discovery_port", cfg.Link.Port)
+	stopWatch := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		watchRefusals(a, log, stopWatch, statsEvery)
+	}()
 	var once sync.Once
 	goodbye := func() {
 		once.Do(func() {
+			close(stopWatch)
+			<-watched
 			if err := a.Close(); err != nil {
 				log.Warn("saying goodbye", "service", a.Service(), "err", err)
 			}
 			st := a.Stats()
-			log.Info("announcer stopped", "service", a.Service(), "sent", st.Sent, "queries", st.Queries, "answered", st.Answered, "refused", st.Refused)
+			log.Info("announcer stopped", append([]any{"service", a.Service(), "sent", st.Sent}, answerAttrs(st)...)...)
 		})
 	}
 	stop := context.AfterFunc(ctx, goodbye)
@@ -119,4 +161,34 @@ func startAnnouncer(ctx context.Context, cfg discovery.AnnouncerConfig, log *slo
 		stop()
 		goodbye()
 	}, nil
+}
+
+// answerAttrs are the counters of queries and what became of them.
+func answerAttrs(st discovery.Stats) []any {
+	return []any{"queries", st.Queries, "answered", st.Answered, "group_answers", st.GroupAnswers,
+		"coalesced", st.Coalesced, "refused", st.Refused, "off_link", st.OffLink, "limited", st.Limited,
+		"oversize", st.Oversize, "conflicts", st.Conflicts}
+}
+
+// watchRefusals logs, every interval until stop, the queries refused
+// since the last look, when there were any: a forged or off-link flood
+// shows in the log within a minute, at one line a minute.
+func watchRefusals(a *discovery.Announcer, log *slog.Logger, stop <-chan struct{}, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var last discovery.Stats
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		st := a.Stats()
+		if st.Refused != last.Refused || st.Conflicts != last.Conflicts {
+			log.Warn("discovery queries refused or instance id in conflict since the last report",
+				append([]any{"service", a.Service(), "new_refused", st.Refused - last.Refused,
+					"new_conflicts", st.Conflicts - last.Conflicts}, answerAttrs(st)...)...)
+		}
+		last = st
+	}
 }

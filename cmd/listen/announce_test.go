@@ -3,11 +3,14 @@ package main
 import (
 	"fmt"
 	"net/netip"
+	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bcastdev/bcast/broadcast/discovery"
 	"github.com/bcastdev/bcast/dgram"
@@ -113,5 +116,92 @@ func TestAnnounceUsage(t *testing.T) {
 				t.Fatalf("exit code %d, stderr %q; want %d and %q", code, stderr, exitUsage, tt.want)
 			}
 		})
+	}
+}
+
+func TestInstanceFromHost(t *testing.T) {
+	long := strings.Repeat("h", 60) + "-0001" // 65 bytes
+	tests := []struct {
+		host string
+		want int // length of the result
+		same bool
+	}{
+		{"office-1", 8, true},
+		{strings.Repeat("a", 63), 63, true},
+		{strings.Repeat("a", 64), 63, false},
+		{long, 63, false},
+		{"a" + strings.Repeat("é", 40), 62, false}, // 81 bytes: byte 54 is inside an é, so the cut is at 53
+	}
+	for _, tt := range tests {
+		got := instanceFromHost(tt.host)
+		if len(got) != tt.want || (got == tt.host) != tt.same || !utf8.ValidString(got) {
+			t.Errorf("instanceFromHost(%q) = %q (%d bytes); want %d bytes, same %v, valid UTF-8", tt.host, got, len(got), tt.want, tt.same)
+		}
+		if !tt.same && !strings.HasPrefix(got, tt.host[:len(got)-9]) {
+			t.Errorf("instanceFromHost(%q) = %q; want it to start as the host name does", tt.host, got)
+		}
+	}
+	// Predictable, and apart for names that differ only at the end.
+	other := strings.Repeat("h", 60) + "-0002"
+	if instanceFromHost(long) != instanceFromHost(long) || instanceFromHost(long) == instanceFromHost(other) {
+		t.Errorf("%q and %q give %q and %q", long, other, instanceFromHost(long), instanceFromHost(other))
+	}
+}
+
+// TestAnnounceLongHostName: a host named with the 64 bytes Linux allows
+// starts in announce mode, announcing the shortened id. The daemon runs in
+// a UTS namespace of its own (unshare -u), so the machine's name is not
+// touched; discovery stays on loopback.
+func TestAnnounceLongHostName(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a UTS namespace (unshare -u)")
+	}
+	host := strings.Repeat("n", 52) + ".example.lan"
+	if len(host) != 64 {
+		t.Fatalf("test host name of %d bytes", len(host))
+	}
+	port := freeUDPPort(t)
+	dest := fmt.Sprintf("127.255.255.255:%d", port)
+	args := []string{"-u", "sh", "-c", `hostname "$0" && exec "$@"`, host, binPath, "--log-format", "json",
+		"--mode", "announce", "--service", "listen-test", "--discovery-port", strconv.Itoa(int(port)),
+		"--discovery-to", dest, "--discovery-interface", "lo", "--tcp", "127.0.0.1:0"}
+	p := launch(t, exec.Command("unshare", args...))
+	l, ok := p.waitLog("announcing", 10*time.Second)
+	if !ok {
+		t.Fatalf("daemon did not announce:\n%s", p.stderr())
+	}
+	if want := instanceFromHost(host); l.str("instance") != want || len(want) != discovery.MaxNameLen {
+		t.Errorf("announcing %q; want %q", l.str("instance"), want)
+	}
+	if _, ok := p.waitLog("the host name is longer than an instance id may be; announcing a shortened one", 0); !ok {
+		t.Errorf("the shortening was not logged:\n%s", p.stderr())
+	}
+	p.signal(syscall.SIGTERM)
+	if code, ok := p.wait(5 * time.Second); !ok || code != 0 {
+		t.Fatalf("exit code %d\n%s", code, p.stderr())
+	}
+}
+
+// TestAnnounceTextLogEscapesInstance: an instance id with a right-to-left
+// override is logged escaped in the text log, where it would otherwise
+// reorder the line on a terminal.
+func TestAnnounceTextLogEscapesInstance(t *testing.T) {
+	port := freeUDPPort(t)
+	dest := fmt.Sprintf("127.255.255.255:%d", port)
+	p := launch(t, exec.Command(binPath, "--log-format", "text", "--mode", "announce", "--service", "listen-test",
+		"--instance", "evil\u202egpj.exe", "--discovery-port", strconv.Itoa(int(port)), "--discovery-to", dest,
+		"--discovery-interface", "lo", "--tcp", "127.0.0.1:0"))
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.stderr(), "msg=announcing") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.signal(syscall.SIGTERM)
+	p.wait(5 * time.Second)
+	log := p.stderr()
+	if !strings.Contains(log, `instance="evil\u202egpj.exe"`) || strings.ContainsRune(log, '\u202e') {
+		t.Errorf("the text log does not escape U+202E:\n%s", log)
+	}
+	if !strings.Contains(log, "off_link=0") {
+		t.Errorf("the stop line lacks the refusal counters:\n%s", log)
 	}
 }
