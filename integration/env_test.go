@@ -32,7 +32,7 @@ func requireCommand(t *testing.T, name string) {
 	if _, err := exec.LookPath(name); err == nil {
 		return
 	}
-	msg := fmt.Sprintf("%s is not installed (.ci/setup installs it: apt-get install iproute2 nftables)", name)
+	msg := fmt.Sprintf("%s is not installed (.ci/setup installs it, with the other tools and interop peers the tests drive)", name)
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg)
 	}
