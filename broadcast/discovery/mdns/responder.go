@@ -310,9 +310,14 @@ func (r *Responder) Close(now time.Time) {
 	if r.closed {
 		return
 	}
+	// One packet per interface says goodbye for everything.
+	var byIface map[int][]Record
 	for _, id := range sortedIDs(r.groups) {
-		r.goodbye(now, r.groups[id], false)
+		g := r.groups[id]
+		byIface = r.goodbyes(g, false, byIface)
+		g.links = make(map[int]*glink)
 	}
+	r.sendGoodbyes(now, byIface)
 	r.closed = true
 	r.links = make(map[rlinkKey]*rlink)
 }
@@ -856,12 +861,19 @@ func (r *Responder) rename(now time.Time, g *group) {
 // records equal to ones heard from the host that won: the winner
 // publishes the same, and a goodbye would remove them from every cache.
 func (r *Responder) goodbye(now time.Time, g *group, renaming bool) {
+	r.sendGoodbyes(now, r.goodbyes(g, renaming, nil))
+}
+
+// goodbyes adds to byIface, per interface, the records goodbye would send.
+func (r *Responder) goodbyes(g *group, renaming bool, byIface map[int][]Record) map[int][]Record {
+	if byIface == nil {
+		byIface = make(map[int][]Record)
+	}
 	for _, idx := range sortedKeys(g.links) {
 		gl, ifc := g.links[idx], r.ifaces[idx]
 		if gl.state == probing || ifc == nil {
 			continue
 		}
-		var recs []Record
 		for _, o := range r.records(g, ifc) {
 			if renaming && (!o.unique || slices.ContainsFunc(g.foreign, func(s Record) bool { return s.Type == o.rec.Type && sameRData(&s, &o.rec) })) {
 				continue
@@ -871,8 +883,15 @@ func (r *Responder) goodbye(now time.Time, g *group, renaming bool) {
 			}
 			rec := o.rec
 			rec.TTL, rec.CacheFlush = 0, false
-			recs = append(recs, rec)
+			byIface[idx] = append(byIface[idx], rec)
 		}
+	}
+	return byIface
+}
+
+func (r *Responder) sendGoodbyes(now time.Time, byIface map[int][]Record) {
+	for _, idx := range sortedKeys(byIface) {
+		ifc, recs := r.ifaces[idx], byIface[idx]
 		for _, k := range linksOf(ifc) {
 			if l := r.links[k]; l != nil {
 				for i := range recs {
@@ -880,9 +899,7 @@ func (r *Responder) goodbye(now time.Time, g *group, renaming bool) {
 				}
 			}
 		}
-		if len(recs) > 0 {
-			r.multicast(now, ifc, linksOf(ifc), recs, nil)
-		}
+		r.multicast(now, ifc, linksOf(ifc), recs, nil)
 	}
 }
 

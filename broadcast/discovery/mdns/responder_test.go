@@ -81,6 +81,9 @@ func names(recs []Record) []string {
 	var out []string
 	for _, r := range recs {
 		s := fmt.Sprintf("%s %v", r.Name, r.Type)
+		if r.Type == TypeNSEC {
+			s = r.Name + " NSEC"
+		}
 		switch r.Type {
 		case dnsmessage.TypePTR:
 			s += " " + r.Target
