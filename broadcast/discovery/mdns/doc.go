@@ -1,4 +1,235 @@
 // Package mdns is multicast DNS (RFC 6762) and DNS-based service discovery
 // (RFC 6763) without sockets: a codec on golang.org/x/net/dns/dnsmessage,
-// and engines that a link layer drives with packets and a clock.
+// and two engines, a Querier and a Responder, that a link layer drives
+// with packets and a clock. Nothing here opens a socket, starts a
+// goroutine or reads the time: tests run the engines with a fake clock
+// and no sleeps, and the link layer owns every file descriptor.
+//
+// # Names and TXT records
+//
+// Names are in dnsmessage's text form: labels joined by dots, ending with
+// a dot, nothing escaped: "My Printer._ipp._tcp.local.". InstanceName,
+// HostName and ServiceName build them after checking each label;
+// SplitInstanceName takes one apart. FormatInstanceName and
+// ParseInstanceName convert to and from the presentation form of RFC 6763
+// §4.3, where a dot or a backslash inside the instance label is escaped
+// (`My\.Printer._ipp._tcp.local.`), as dns-sd and avahi-browse print it.
+//
+// dnsmessage splits names at dots and refuses to decode a label holding
+// one, so an instance label with a dot (legal in RFC 6763) can be neither
+// registered here (ErrDotInLabel) nor received: such records are skipped
+// and counted (Message.Skipped, QuerierStats.SkippedRecords).
+//
+// A TXT record is a list of TXTItem: a key alone (a boolean attribute),
+// "key=" (an empty value) or "key=value" with any bytes as the value
+// (RFC 6763 §6). EncodeTXT and DecodeTXT convert to and from the strings
+// of the record, DecodeTXT with the rules a client must follow (§6.4).
+//
+// # Driving an engine
+//
+// A link layer owns one UDP socket per family bound to port 5353 (with
+// SO_REUSEADDR and SO_REUSEPORT, so that it coexists with avahi-daemon),
+// joins 224.0.0.251 and ff02::fb on each multicast interface by index,
+// and learns the arrival interface, destination address and IP TTL of
+// every datagram from IP_PKTINFO/IPV6_PKTINFO and IP_RECVTTL/
+// IPV6_RECVHOPLIMIT. It feeds an engine three kinds of input, each with
+// the current time, and after each one calls Poll:
+//
+//	e.UpdateInterface(now, ifc)   // an interface appeared or changed (netlink)
+//	e.RemoveInterface(now, index) // it went away
+//	e.HandlePacket(now, pkt)      // a datagram: payload, ifindex, source, destination, TTL
+//
+//	for _, o := range e.Poll(now) {
+//		// send o.Payload from port 5353 out of interface o.IfIndex to
+//		// o.Dst, with TTL (hop limit) 255 and a source address of that
+//		// interface
+//	}
+//	timer.Reset(time.Until(e.NextDeadline())) // zero Time: nothing planned
+//
+// and when the timer fires, calls Poll again. One timer per engine is all
+// the engine needs: NextDeadline is the earliest of every rule's
+// deadlines. Events (and Stats) are read after Poll. A Querier and a
+// Responder on one host share the sockets: give each every datagram.
+//
+// An Output's destination is IPv4Group or IPv6Group, sent out of the
+// named interface only, or a unicast address and port: a reply to one
+// querier, which also leaves by the interface the query came in on. An
+// engine sends a family on an interface only when the interface has an
+// address of that family.
+//
+// # Interfaces
+//
+// An Interface is an index, a name, flags, an MTU and the addresses with
+// their prefixes. Engines use interfaces that are up and can multicast.
+// The arrival interface is the key of everything: a Querier caches what it
+// hears per interface and reports it per interface, with IPv6 link-local
+// addresses zoned to that interface (fe80::1%eth0); a Responder answers a
+// query that came in on eth1 with eth1's addresses only, announces and
+// probes per interface, and answers by multicast out of the arrival
+// interface only (RFC 6762 §6.2, §15).
+//
+// Only on-link sources are believed (RFC 6762 §11): a datagram whose
+// source is not in one of the arrival interface's subnets, nor an IPv6
+// link-local address, is counted and dropped. A response whose IP TTL is
+// known and not 255 is dropped too (queries are not checked: a legacy
+// resolver's come with its default TTL).
+//
+// # Querier
+//
+// Browse subscribes to a service type (or a subtype), BrowseTypes to the
+// service types on the link, Resolve to one instance, LookupHost to a
+// host's addresses; Stop ends a subscription. Each instance browsed is
+// resolved (SRV, TXT, then the target's A and AAAA, using the records
+// that came as additional records before asking anything) and reported
+// as Found once it has an SRV record, an address and a TXT record (or
+// after a second without TXT), then Changed when any of that changes, and
+// Lost when it goes (its PTR or SRV expired or said goodbye, or its last
+// address went). Events are per interface, keyed by name.
+//
+// Questions are asked 20-120 ms after they are wanted (so that calls made
+// together share a packet), then after 1 s, 2 s, 4 s and so on up to one
+// hour for browsing; a question about one instance or host stops once
+// answered. A one-shot Resolve or LookupHost asks its first question with
+// the QU bit. Each query lists the known answers with more than half
+// their TTL left; when they do not fit, they follow in further packets,
+// all but the last with TC. A question another host just asked, with
+// known answers we would have given too, counts as ours (duplicate
+// question suppression).
+//
+// The cache keeps each record until its TTL runs out, asking again at 80,
+// 85, 90 and 95% of the TTL (plus up to 2%) while the answer is still
+// wanted. A goodbye (TTL 0) ends a record one second later; a record with
+// the cache-flush bit ends, one second later, the others of its set heard
+// more than a second before it. QuerierConfig.MaxRecords bounds the cache
+// and MaxInstances what is tracked for events; what does not fit is
+// counted in QuerierStats.
+//
+// Unicast responses are believed only within two seconds of a query that
+// asked for them (a QU question, or any query when the link layer sends
+// from a port other than 5353: QuerierConfig.EphemeralPort).
+//
+// # Responder
+//
+// A Responder publishes a host name (ResponderConfig.Host + ".local.",
+// with an A or AAAA record for each address of each interface) and the
+// services given to Register: for each, a PTR from the service type to
+// the instance, one per subtype, the PTR from _services._dns-sd._udp,
+// an SRV record pointing at the host name and a TXT record. Unique
+// records (addresses, SRV, TXT) carry the cache-flush bit, except in
+// probes, goodbyes and legacy replies.
+//
+// Each name is probed for on each interface: three probes 250 ms apart,
+// the first after a random 0-250 ms, each asking for the name with type
+// ANY and proposing the records in the authority section. Any answer for
+// the name from another host during probing is a conflict: the name is
+// changed ("Web" to "Web (2)", "(3)" and so on; host "alpha" to
+// "alpha-2") and probed for again, and a Renamed event says so. Two hosts
+// probing at once are told apart by comparing their proposed records
+// (RFC 6762 §8.2); the one that loses waits a second and probes again.
+// After 15 conflicts within 10 s, each new round of probes waits 5 s. A
+// conflict with a name already announced sends it back to probing (§9).
+// Records that this responder publishes on any of its interfaces are
+// never a conflict, so a host with two interfaces on one link, or hearing
+// its own packets, does not fight itself.
+//
+// 250 ms after the third probe the name is registered (a Registered
+// event) and announced: AnnounceCount times (3 by default), one second
+// apart, then two, four... SetText and address changes announce again;
+// an address removed gets a goodbye first. Unregister and Close say
+// goodbye (TTL 0); a rename says goodbye for the old SRV and TXT (never
+// for the shared PTR naming the contested instance, which the winner
+// publishes too).
+//
+// Queries are answered from records registered on the arrival interface:
+// at once when every answer is a unique record and the query has one
+// question, after 20-120 ms when shared records or several questions are
+// involved, after 400-500 ms when the query has TC (to hear the rest of
+// its known answers, which may then cancel the answer). A record goes out
+// on a link at most once a second, or every 250 ms to defend a name
+// against a probe; an answer waits for the next second rather than be
+// dropped. Answers planned for the same link share one packet: two queries
+// a few milliseconds apart get one response. Known answers with at least
+// half our TTL suppress an answer; an answer another responder gives
+// first, with a TTL at least ours, is not repeated. PTR answers carry the
+// instance's SRV, TXT and addresses as additional records; SRV answers the
+// addresses; address answers those of the other family, and NSEC when a
+// family is missing. A question for one of our unique names with a type
+// we do not have gets NSEC.
+//
+// A query from a port other than 5353 (a plain resolver such as dig) gets
+// a legacy unicast reply: to its address and port, with its ID and
+// questions, TTLs of at most 10 s, no cache-flush bits. A QU question is
+// answered by unicast, unless the record was not multicast on that link
+// within a quarter of its TTL; a query sent to our unicast address is
+// answered by unicast. Unicast replies go only to on-link sources and are
+// limited per source address (ResponderConfig.UnicastRate, UnicastBurst,
+// in a table of MaxUnicastSources), so that a forged query gets a victim
+// nothing: the limit and the refusals are in ResponderStats.
+//
+// Multicast responses carry ID 0, the AA bit, no question and at least one
+// answer: avahi drops any other.
+//
+// # Compliance
+//
+// RFC 6762, Multicast DNS:
+//
+//	§5.1  one-shot queries                              implemented (Resolve, LookupHost with oneShot)
+//	§5.2  continuous querying, 1 s doubling to 60 min   implemented
+//	§5.2  20-120 ms before the first query              implemented
+//	§5.2  refresh at 80/85/90/95% of TTL, 2% jitter     implemented
+//	§5.3  multiple questions per query                  implemented
+//	§5.4  QU questions                                  implemented (querier: first query of a one-shot lookup;
+//	                                                    responder: unicast unless not multicast for TTL/4)
+//	§5.5  direct unicast queries to port 5353           implemented (answered by unicast)
+//	§6    unique answers within 10 ms                   implemented (same Poll)
+//	§6    shared answers after 20-120 ms                implemented
+//	§6    once a second per record per link, 250 ms
+//	      for probe defense                             implemented
+//	§6    source port 5353, unicast only if asked       implemented (querier ignores others)
+//	§6.1  NSEC negative answers                         implemented (responder); not read by the querier
+//	§6.2  additional records for A/AAAA                 implemented
+//	§6.3  multiquestion queries delayed                 implemented
+//	§6.4  response aggregation                          implemented (within 500 ms)
+//	§6.5  wildcard (ANY) queries                        implemented
+//	§6.6  cooperating responders (re-announce when our
+//	      record is given with less than half its TTL)  implemented
+//	§6.7  legacy unicast replies                        implemented
+//	§7.1  known-answer suppression (half TTL)           implemented (both sides)
+//	§7.2  multipacket known answers, TC, 400-500 ms     implemented (both sides)
+//	§7.3  duplicate question suppression                implemented (within 500 ms of our own query)
+//	§7.4  duplicate answer suppression                  implemented
+//	§8.1  probing: 0-250 ms, 3 probes 250 ms apart      implemented
+//	§8.1  15 conflicts in 10 s: 5 s before each round   implemented
+//	§8.2  simultaneous probe tie-break                  implemented
+//	§8.3  announcing: 2-10 times, intervals doubling    implemented
+//	§8.4  updating: re-announce on TXT or address change implemented
+//	§9    conflict resolution, renaming                 implemented
+//	§10   TTLs: 120 s for host records, 75 min others   implemented
+//	§10.1 goodbyes; 1 s before a goodbye takes effect   implemented (both sides)
+//	§10.2 cache-flush bit, 1 s grace                    implemented
+//	§10.3 cache flush on failure indication             not implemented
+//	§10.4 passive observation of failures (POOF)        not implemented
+//	§10.5 reverse address mapping (in-addr.arpa PTR)    not implemented
+//	§11   on-link source check, IP TTL 255              implemented (TTL checked on responses)
+//	§14   IPv6 link-local addresses with their zone     implemented
+//	§15   multiple interfaces, per-interface answers    implemented
+//	§16   names compared without ASCII case             implemented
+//	§17   packets kept within the interface MTU         implemented
+//	§18   header fields (ID 0, QR, AA, no questions)    implemented
+//	§20   sleep proxy                                   not implemented
+//	dots inside instance labels                         not supported (dnsmessage cannot carry them)
+//
+// RFC 6763, DNS-Based Service Discovery:
+//
+//	§4    service instance enumeration (browsing)       implemented
+//	§4.3  instance names with spaces, dots, UTF-8       implemented in presentation helpers;
+//	                                                    dots not on the wire (see above)
+//	§5    service instance resolution (SRV, TXT)        implemented
+//	§6    TXT records, key=value, booleans, binary      implemented
+//	§7.1  subtypes                                      implemented (browse and register)
+//	§9    service type enumeration                      implemented (browse and answer)
+//	§10   populating the DNS with information (unicast) not implemented
+//	§11   browse and registration domains               not implemented (local. only)
+//	§12   additional records (PTR: SRV, TXT, addresses;
+//	      SRV: addresses)                               implemented
 package mdns
