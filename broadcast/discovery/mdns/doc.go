@@ -120,7 +120,10 @@
 //
 // Each name is probed for on each interface: three probes 250 ms apart,
 // the first after a random 0-250 ms, each asking for the name with type
-// ANY and proposing the records in the authority section. Any answer for
+// ANY and proposing the records in the authority section. Probes do not
+// set the QU bit (RFC 6762 §8.1 says they should): a defender's unicast
+// reply would reach only one of the sockets sharing port 5353 on this
+// host, perhaps avahi-daemon's, and the conflict would go unseen. Any answer for
 // the name from another host during probing is a conflict: the name is
 // changed ("Web" to "Web (2)", "(3)" and so on; host "alpha" to
 // "alpha-2") and probed for again, and a Renamed event says so. Two hosts

@@ -74,7 +74,9 @@ func (r *Responder) sendProbes(now time.Time) {
 			gl.next = now.Add(probeInterval)
 			// The question asks for every type (so that any record under
 			// the name is a conflict); the authority section holds what we
-			// propose, for the tie-break. Probes carry no cache-flush bit.
+			// propose, for the tie-break. Probes carry no cache-flush bit,
+			// and no QU bit, so that defenses come by multicast to every
+			// socket on port 5353 here (see the package documentation).
 			qs = append(qs, Question{Name: g.name(), Type: dnsmessage.TypeALL, Class: dnsmessage.ClassINET})
 			for _, o := range r.records(g, ifc) {
 				if o.unique {

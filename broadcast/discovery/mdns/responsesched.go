@@ -32,6 +32,9 @@ const (
 	// maxAskers: how many sources a planned answer remembers for their
 	// later known answers (§7.2); past that it is sent regardless.
 	maxAskers = 8
+	// maxLastSent: past this many records in a link's send times, the
+	// ones too old to matter are forgotten.
+	maxLastSent = 1024
 )
 
 // A rlinkKey is one family on one interface: a multicast answer goes out
@@ -198,6 +201,15 @@ func (r *Responder) multicast(now time.Time, ifc *Interface, links []rlinkKey, a
 	}
 	for _, k := range links {
 		l := r.rlink(k)
+		if len(l.last) > maxLastSent {
+			// Records changed or withdrawn long ago: the QU rule looks
+			// back a quarter of the longest TTL, the rate limit a second.
+			for key, t := range l.last {
+				if now.Sub(t) > otherTTL*time.Second/4 {
+					delete(l.last, key)
+				}
+			}
+		}
 		for i := range answers {
 			l.last[answers[i].key()] = now
 		}
