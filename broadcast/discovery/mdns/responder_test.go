@@ -376,9 +376,9 @@ func TestResponderGoodbyeOnRename(t *testing.T) {
 	if ev := r.Events(); len(ev) == 0 || ev[len(ev)-1].Kind != Renamed {
 		t.Fatalf("events %+v; want a rename", ev)
 	}
-	// Probing had restarted everywhere, so nothing is announced under
-	// the old name any more and no goodbye is due now; announce the
-	// case where it is: rename straight from announced state.
+	// There, probing had restarted everywhere, so nothing stood announced
+	// under the old name and no goodbye was due. A rename while records
+	// are announced (as on an interface still established) says goodbye:
 	r2, now2 := settled(t)
 	g := r2.groups[1]
 	g.foreign = []Record{txt(webInst, 4500, "path=/")}
