@@ -46,9 +46,9 @@ func linkFlags() []cli.Flag {
 		&cli.StringFlag{Name: "transport", Value: "auto", Usage: "`HOW`: auto (broadcast on udp4, multicast on udp6), broadcast or multicast"},
 		&cli.UintFlag{Name: "discovery-port", Value: discovery.DefaultPort, Usage: "the discovery `PORT`"},
 		&cli.StringFlag{Name: "discovery-group", Usage: "the multicast group `G` (default 239.255.62.78 or ff02::8000:6278)"},
-		&cli.StringSliceFlag{Name: "iface", Aliases: []string{"i"}, EnvVars: []string{envIface}, Usage: "only interface `NAME` (repeatable)"},
+		&cli.StringSliceFlag{Name: "iface", Aliases: []string{"i"}, Usage: "only interface `NAME` (repeatable)"},
 		&cli.StringSliceFlag{Name: "dest", Usage: "send to `ADDR:PORT` instead of broadcast or multicast (repeatable)"},
-		&cli.StringFlag{Name: "service", EnvVars: []string{envService}, Usage: "the service `NAME`"},
+		&cli.StringFlag{Name: "service", Usage: "the service `NAME`"},
 		&cli.DurationFlag{Name: "timeout", Aliases: []string{"w"}, Usage: "stop after `D` (0: until Ctrl-C)"},
 		jsonFlag(),
 	}
@@ -56,6 +56,11 @@ func linkFlags() []cli.Flag {
 
 func parseLink(c *cli.Context) (discovery.Link, error) {
 	l := discovery.Link{Network: c.String("network"), Interfaces: c.StringSlice("iface")}
+	for _, n := range l.Interfaces {
+		if err := ifaceCheck(c, "iface", n); err != nil {
+			return l, err
+		}
+	}
 	if l.Network != "udp4" && l.Network != "udp6" {
 		return l, fmt.Errorf("--network %q: want udp4 or udp6", l.Network)
 	}
@@ -85,7 +90,7 @@ func parseLink(c *cli.Context) (discovery.Link, error) {
 		l.Group = a
 	}
 	for _, d := range c.StringSlice("dest") {
-		ap, err := parseEndpoint(c.Context, "dest", d, false)
+		ap, err := parseEndpoint(c, "dest", d, false)
 		if err != nil {
 			return l, err
 		}

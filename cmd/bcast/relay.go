@@ -44,7 +44,7 @@ func relayCommand() *cli.Command {
 		UsageText:   "bcast relay --port PORT --from IFACE... --to IFACE... [--group G]... [options]",
 		Description: relayDescription,
 		Flags: []cli.Flag{
-			&cli.UintFlag{Name: "port", Aliases: []string{"p"}, EnvVars: []string{envPort}, Usage: "the UDP `PORT` to relay"},
+			&cli.UintFlag{Name: "port", Aliases: []string{"p"}, Usage: "the UDP `PORT` to relay"},
 			&cli.StringSliceFlag{Name: "from", Usage: "take datagrams arriving on interface `NAME` (repeatable)"},
 			&cli.StringSliceFlag{Name: "to", Usage: "send them out of interface `NAME` (repeatable)"},
 			groupFlag("also relay multicast group `G`, joined on each --from interface (repeatable)"),
@@ -79,11 +79,25 @@ func runRelay(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usageError(name, "unexpected argument %q", c.Args().First())
 	}
-	port := c.Uint("port")
-	if port == 0 || port > 65535 {
-		return usageError(name, "--port %d: must be 1 to 65535", port)
+	var missing []string
+	for _, f := range []string{"port", "from", "to"} {
+		if !c.IsSet(f) {
+			missing = append(missing, "--"+f)
+		}
 	}
-	groups, err := parseGroups(c.StringSlice("group"))
+	if len(missing) > 0 {
+		verb := "are"
+		if len(missing) == 1 {
+			verb = "is"
+		}
+		return usageError(name, "%s %s required: the UDP port to relay, the interfaces to take datagrams from (--from) and to send them out of (--to)",
+			listWords(missing), verb)
+	}
+	port := c.Uint("port")
+	if err := inRange(c, "port", port, 1, 65535); err != nil {
+		return usageError(name, "%v", err)
+	}
+	groups, err := parseGroups(c, c.StringSlice("group"))
 	if err != nil {
 		return usageError(name, "%v", err)
 	}
@@ -92,15 +106,21 @@ func runRelay(c *cli.Context) error {
 		Broadcast: !c.Bool("no-broadcast"), Groups: groups, Window: c.Duration("window"),
 		RecvBuffer: c.Int("recv-buffer"),
 	}
+	if err := inRange(c, "recv-buffer", cfg.RecvBuffer, 0, maxRecvBuffer); err != nil {
+		return usageError(name, "%v", err)
+	}
+	for _, f := range []string{"from", "to"} {
+		for _, n := range c.StringSlice(f) {
+			if err := ifaceCheck(c, f, n); err != nil {
+				return usageError(name, "%v", err)
+			}
+		}
+	}
 	switch {
-	case len(cfg.From) == 0:
-		return usageError(name, "--from is required (an interface to take datagrams from)")
-	case len(cfg.To) == 0:
-		return usageError(name, "--to is required (an interface to send them out of)")
 	case !cfg.Broadcast && len(groups) == 0:
 		return usageError(name, "--no-broadcast leaves nothing to relay: add --group")
 	case cfg.Window <= 0:
-		return usageError(name, "--window %v: must be above 0", cfg.Window)
+		return usageError(name, "%s: must be above 0", flagVal(c, "window", cfg.Window))
 	}
 	for _, g := range groups {
 		if g.Is6() {
@@ -111,7 +131,7 @@ func runRelay(c *cli.Context) error {
 		return usageError(name, "IPv6 groups need --no-broadcast (IPv6 has no broadcast; run a second relay for IPv4)")
 	}
 	if c.IsSet("ttl") {
-		if err := checkRange("ttl", c.Int("ttl"), 1, 255); err != nil {
+		if err := inRange(c, "ttl", c.Int("ttl"), 1, 255); err != nil {
 			return usageError(name, "%v", err)
 		}
 		cfg.TTL = c.Int("ttl")

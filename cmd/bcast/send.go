@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"regexp"
 	"time"
 
 	"github.com/bcastdev/bcast/broadcast"
@@ -66,7 +67,7 @@ func sendCommand() *cli.Command {
 		UsageText:   "bcast send --to ADDR:PORT [--message TEXT | --file PATH | < input] [options]",
 		Description: sendDescription,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "to", Aliases: []string{"t"}, EnvVars: []string{envTo}, Usage: "destination `ADDR:PORT`: a host, x.x.x.255, 255.255.255.255, a group, [ff02::1%eth0]:PORT, or :PORT with --all-interfaces"},
+			&cli.StringFlag{Name: "to", Aliases: []string{"t"}, Usage: "destination `ADDR:PORT`: a host, x.x.x.255, 255.255.255.255, a group, [ff02::1%eth0]:PORT, or :PORT with --all-interfaces"},
 			ifaceFlag("send out of interface `NAME` (IP_PKTINFO; the multicast interface for a group)"),
 			&cli.BoolFlag{Name: "bind-device", Usage: "also bind the socket to --iface (SO_BINDTODEVICE)"},
 			&cli.BoolFlag{Name: "all-interfaces", Aliases: []string{"A"}, Usage: "send once out of every interface that can: 255.255.255.255 as a limited broadcast on each, :PORT as each subnet's directed broadcast, a group on each multicast interface"},
@@ -269,19 +270,19 @@ func planSend(c *cli.Context) (*sendPlan, error) {
 	if c.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (the payload goes in --message)", c.Args().First())
 	}
-	to, err := parseEndpoint(c.Context, "to", c.String("to"), true)
+	to, err := parseEndpoint(c, "to", c.String("to"), true)
 	if err != nil {
 		return nil, err
 	}
 	if to.Port() == 0 {
-		return nil, fmt.Errorf("--to %q: port 0 cannot be sent to", c.String("to"))
+		return nil, fmt.Errorf("%s: port 0 cannot be sent to", flagVal(c, "to", c.String("to")))
 	}
 	p.to = to
 	a := to.Addr()
 	all := c.Bool("all-interfaces")
 	switch {
 	case !all && a.IsUnspecified():
-		return nil, fmt.Errorf("--to %q: no address (:PORT means every subnet's directed broadcast, with --all-interfaces)", c.String("to"))
+		return nil, fmt.Errorf("%s: no address (:PORT means every subnet's directed broadcast, with --all-interfaces)", flagVal(c, "to", c.String("to")))
 	case all && a == broadcast.LimitedBroadcast():
 		p.fanout = limited
 	case all && a == netip.IPv4Unspecified():
@@ -297,34 +298,33 @@ func planSend(c *cli.Context) (*sendPlan, error) {
 	if a.Is6() && !a.Is4In6() {
 		cfg.Network = "udp6"
 	}
-	if z := a.Zone(); z != "" {
-		if cfg.Iface != "" && cfg.Iface != z {
-			return nil, fmt.Errorf("--to %q names interface %s but --iface is %s", c.String("to"), z, cfg.Iface)
+	if p.fanout == multiAll && cfg.Iface != "" {
+		if err := ifaceCheck(c, "iface", cfg.Iface); err != nil {
+			return nil, err
 		}
-		cfg.Iface = z
+	} else if p.fanout != multiAll {
+		// A fan-out of a link-scoped group zones it per interface.
+		if p.to, cfg.Iface, err = destIface(c, "to", p.to, cfg.Iface); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.BindDevice && cfg.Iface == "" {
 		return nil, errors.New("--bind-device needs --iface")
 	}
-	if cfg.Iface != "" {
-		if _, err := net.InterfaceByName(cfg.Iface); err != nil {
-			return nil, fmt.Errorf("--iface %q: no such interface", cfg.Iface)
-		}
-	}
 	if c.IsSet("ttl") {
-		if err := checkRange("ttl", c.Int("ttl"), 1, 255); err != nil {
+		if err := inRange(c, "ttl", c.Int("ttl"), 1, 255); err != nil {
 			return nil, err
 		}
 		cfg.TTL = c.Int("ttl")
 	}
-	if err := checkRange("tos", c.Int("tos"), 0, 255); err != nil {
+	if err := inRange(c, "tos", c.Int("tos"), 0, 255); err != nil {
 		return nil, err
 	}
 	cfg.TOS = c.Int("tos")
 	if s := c.String("src"); s != "" {
 		src, err := netip.ParseAddr(s)
 		if err != nil {
-			return nil, fmt.Errorf("--src %q: not an IP address", s)
+			return nil, fmt.Errorf("%s: not an IP address%s", flagVal(c, "src", s), literalHint(s))
 		}
 		if src.Unmap().Is4() != a.Unmap().Is4() {
 			return nil, fmt.Errorf("--src %s and --to %s are of different IP versions", src, a)
@@ -346,7 +346,7 @@ func planSend(c *cli.Context) (*sendPlan, error) {
 		}
 		r := c.Float64("rate")
 		if r <= 0 || r > 1e9 {
-			return nil, fmt.Errorf("--rate %v: must be above 0 (datagrams per second)", r)
+			return nil, fmt.Errorf("%s: must be above 0 (datagrams per second)", flagVal(c, "rate", c.Float64("rate")))
 		}
 		p.interval = time.Duration(float64(time.Second) / r)
 	}
@@ -365,11 +365,11 @@ func planSend(c *cli.Context) (*sendPlan, error) {
 		size := c.Int("size")
 		switch {
 		case size < 0 || size > maxPayload:
-			return nil, fmt.Errorf("--size %d: must be 0 to %d", size, maxPayload)
+			return nil, fmt.Errorf("%s: must be 0 to %d", flagVal(c, "size", size), maxPayload)
 		case size < len(payload) && p.stamp && size < seq.HeaderLen:
-			return nil, fmt.Errorf("--size %d: --seq needs at least %d bytes for its stamp", size, seq.HeaderLen)
+			return nil, fmt.Errorf("%s: --seq needs at least %d bytes for its stamp", flagVal(c, "size", size), seq.HeaderLen)
 		case size < len(payload):
-			return nil, fmt.Errorf("--size %d: smaller than the %d-byte payload", size, len(payload))
+			return nil, fmt.Errorf("%s: smaller than the %d-byte payload", flagVal(c, "size", size), len(payload))
 		}
 		payload = pad(payload, size)
 	}
@@ -515,7 +515,7 @@ func reportSent(stdout, stderr *out, p *sendPlan, r broadcast.Result, n uint64) 
 			j.Seq = n
 		}
 		if r.Err != nil {
-			j.Type, j.Error, j.Explain = "error", r.Err.Error(), broadcast.Explain(r.Err)
+			j.Type, j.Error, j.Explain = "error", userText(r.Err), broadcast.Explain(r.Err)
 		}
 		if r.Err != nil || !p.quiet {
 			stdout.JSON(j)
@@ -546,7 +546,17 @@ func reportSent(stdout, stderr *out, p *sendPlan, r broadcast.Result, n uint64) 
 // any.
 func explained(err error) string {
 	if e := broadcast.Explain(err); e != "" {
-		return err.Error() + "\n  " + e
+		return userText(err) + "\n  " + e
 	}
-	return err.Error()
+	return userText(err)
+}
+
+// pkgPrefix matches the Go package names the library's layers put in front
+// of their errors ("dgram: sendmsg ...").
+var pkgPrefix = regexp.MustCompile(`(^|: )(dgram|broadcast|multicast|discovery|relay|netlink|msghdr): `)
+
+// userText is err's message without those names: a user knows the
+// command, not its packages.
+func userText(err error) string {
+	return pkgPrefix.ReplaceAllString(err.Error(), "$1")
 }

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/bcastdev/bcast/broadcast/discovery"
+	"github.com/bcastdev/bcast/internal/cmdline"
 	"github.com/bcastdev/bcast/internal/daemon"
 	"github.com/urfave/cli/v2"
 )
@@ -86,6 +87,11 @@ func parseAnnounce(c *cli.Context, announce bool) (*discovery.AnnouncerConfig, e
 		cfg.Link.Destinations = append(cfg.Link.Destinations, ap)
 	}
 	cfg.Link.Interfaces = c.StringSlice("discovery-interface")
+	for _, n := range cfg.Link.Interfaces {
+		if err := cmdline.CheckInterface("--discovery-interface", n); err != nil {
+			return nil, err
+		}
+	}
 	return cfg, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/bcastdev/bcast/internal/cmdline"
 	"github.com/urfave/cli/v2"
 )
 
@@ -94,7 +95,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		HideHelpCommand:           true,
 		DisableSliceFlagSeparator: true, // a path may hold a comma
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return usageError("%v", err)
+			return usageError("%s", cmdline.ParseError(flags, err))
 		},
 		// run reports errors and picks the exit code; cli must not exit
 		// the process itself (tests run the app in-process).

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bcastdev/bcast/broadcast/discovery"
 	"github.com/bcastdev/bcast/dgram"
+	"github.com/bcastdev/bcast/internal/cmdline"
 	"github.com/bcastdev/bcast/internal/daemon"
 	"github.com/urfave/cli/v2"
 )
@@ -51,6 +52,11 @@ func parseOptions(c *cli.Context) (*options, error) {
 		return nil, fmt.Errorf("unexpected argument %q: listeners are given with --tcp, --udp, --unix and --unixgram", c.Args().First())
 	}
 	o := &options{device: c.String("device"), pidfile: c.String("pidfile"), logPath: c.String("log"), logFormat: c.String("log-format")}
+	if c.IsSet("device") {
+		if err := cmdline.CheckInterface("--device", o.device); err != nil {
+			return nil, err
+		}
+	}
 	for _, network := range []string{"tcp", "udp", "unix", "unixgram"} {
 		for _, text := range c.StringSlice(network) {
 			a, err := daemon.ParseListenAddr(network, text)
