@@ -32,7 +32,7 @@ func TestUsageErrors(t *testing.T) {
 		{"send size below message", "", []string{"send", "--to", "127.0.0.1:9", "--size", "2", "-m", "hello"}, "--size 2: smaller than the 5-byte payload"},
 		{"send size too big", "", []string{"send", "--to", "127.0.0.1:9", "--size", "70000"}, "--size 70000"},
 		{"send message and file", "", []string{"send", "--to", "127.0.0.1:9", "-m", "x", "--file", "y"}, "--message and --file"},
-		{"send missing file", "", []string{"send", "--to", "127.0.0.1:9", "--file", "/nonexistent/payload"}, "--file: open /nonexistent/payload"},
+		{"send missing file", "", []string{"send", "--to", "127.0.0.1:9", "--file", "/nonexistent/payload"}, "--file /nonexistent/payload: no such file or directory"},
 		{"send nothing", "", []string{"send", "--to", "127.0.0.1:9"}, "nothing to send"},
 		{"send stdin too big", strings.Repeat("x", maxPayload+1), []string{"send", "--to", "127.0.0.1:9"}, "more than 65507 bytes"},
 		{"send unknown iface", "", []string{"send", "--to", "127.0.0.1:9", "--iface", "nosuch0", "-m", "x"}, "--iface: no interface nosuch0; the interfaces here are lo"},

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bcastdev/bcast/broadcast"
+	"github.com/bcastdev/bcast/internal/cmdline"
 	"github.com/bcastdev/bcast/internal/pace"
 	"github.com/bcastdev/bcast/internal/seq"
 	"github.com/bcastdev/bcast/multicast"
@@ -126,6 +127,11 @@ const (
 func runSend(c *cli.Context) error {
 	const name = "bcast send"
 	p, err := planSend(c)
+	if errors.Is(err, errInterrupted) {
+		// Ctrl-C is a normal end (exit 0), but nothing went: say so.
+		fmt.Fprintf(c.App.ErrWriter, "%s: %v\n", name, err)
+		return nil
+	}
 	if err != nil {
 		return usageError(name, "%v", err)
 	}
@@ -381,36 +387,79 @@ func planSend(c *cli.Context) (*sendPlan, error) {
 }
 
 // readPayload returns the user's payload: --message, --file, or standard
-// input when nothing else (not even --seq or --size) says what to send.
+// input when nothing else (not even --seq or --size) says what to send. An
+// empty file or standard input is refused unless --seq or --size makes the
+// datagram: an empty datagram is asked for with --size 0, not by accident.
 func readPayload(c *cli.Context, stamp bool) ([]byte, error) {
 	msg, file := c.String("message"), c.String("file")
+	sized := stamp || c.IsSet("size")
+	var b []byte
+	var err error
+	what := "standard input"
 	switch {
 	case c.IsSet("message") && file != "":
 		return nil, errors.New("--message and --file: give one")
 	case c.IsSet("message"):
 		return []byte(msg), nil
 	case file == "-":
-		return readLimited(c.App.Reader, "standard input")
+		b, err = readStdin(c)
 	case file != "":
-		f, err := os.Open(file)
-		if err != nil {
-			return nil, fmt.Errorf("--file: %v", err)
+		f, oerr := os.Open(file)
+		if oerr != nil {
+			return nil, fmt.Errorf("--file %s: %v", cmdline.Quote(file), fileProblem(oerr))
 		}
 		defer f.Close()
-		return readLimited(f, file)
-	case stamp || c.IsSet("size"):
+		what = file
+		b, err = readLimited(f, file)
+	case sized:
 		return nil, nil
-	}
-	if f, ok := c.App.Reader.(*os.File); ok {
-		if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
-			return nil, errors.New("nothing to send: give --message TEXT, --file PATH, --size N or --seq, or pipe the payload in")
+	default:
+		if f, ok := c.App.Reader.(*os.File); ok {
+			if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
+				return nil, errors.New("nothing to send: give --message TEXT, --file PATH, --size N or --seq, or pipe the payload in")
+			}
 		}
+		b, err = readStdin(c)
 	}
-	b, err := readLimited(c.App.Reader, "standard input")
-	if err == nil && len(b) == 0 {
-		return nil, errors.New("nothing to send: standard input was empty (for an empty datagram: --size 0)")
+	if err == nil && len(b) == 0 && !sized {
+		return nil, fmt.Errorf("nothing to send: %s is empty (for an empty datagram: --size 0)", what)
 	}
 	return b, err
+}
+
+// errInterrupted ends a send stopped (Ctrl-C) while it waited for its
+// payload on standard input.
+var errInterrupted = errors.New("stopped while reading standard input; nothing sent")
+
+// readStdin reads standard input, unless the command is stopped first: a
+// pipe whose writer is still running ("sleep 3 | bcast send") must not
+// keep Ctrl-C waiting, nor be reported as empty.
+func readStdin(c *cli.Context) ([]byte, error) {
+	type read struct {
+		b   []byte
+		err error
+	}
+	done := make(chan read, 1)
+	go func() {
+		b, err := readLimited(c.App.Reader, "standard input")
+		done <- read{b, err}
+	}()
+	select {
+	case r := <-done:
+		return r.b, r.err
+	case <-c.Context.Done():
+		return nil, errInterrupted
+	}
+}
+
+// fileProblem is why a file could not be opened, without the path the
+// caller already names.
+func fileProblem(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
 }
 
 func readLimited(r io.Reader, what string) ([]byte, error) {
