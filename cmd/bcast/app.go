@@ -79,9 +79,15 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		// the process itself (tests run the app in-process).
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return usageError("bcast", "%s", cmdline.ParseError(app.Flags, err))
+			return usageError("bcast", "%s", cmdline.ParseError(app.Flags, nil, err))
 		},
+		HideVersion: true, // cli's own version flag is a package variable; ours is below
+		Flags:       []cli.Flag{&cli.BoolFlag{Name: "version", Aliases: []string{"v"}, Usage: "print the version and the VCS revision"}},
 		Action: func(c *cli.Context) error {
+			if c.Bool("version") {
+				fmt.Fprintln(c.App.Writer, cmdline.Version("bcast"))
+				return nil
+			}
 			if c.Args().Present() {
 				return usageError("bcast", "unknown command %q", c.Args().First())
 			}
@@ -101,7 +107,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	for _, cmd := range app.Commands {
 		name := "bcast " + cmd.Name
 		cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
-			return usageError(name, "%s", cmdline.ParseError(cmd.Flags, err))
+			return usageError(name, "%s", cmdline.ParseError(cmd.Flags, renamedFlags[cmd.Name], err))
 		}
 		withEnvUsage(cmd)
 		if cmd.Before == nil {

@@ -335,7 +335,7 @@ func announceCommand() *cli.Command {
 		&cli.UintFlag{Name: "port", Aliases: []string{"p"}, Usage: "the `PORT` the service listens on"},
 		&cli.StringSliceFlag{Name: "text", Usage: "a `KEY=VALUE` pair for browsers (repeatable)"},
 		&cli.DurationFlag{Name: "interval", Value: discovery.DefaultInterval, Usage: "time between announcements (`D`)"},
-		&cli.DurationFlag{Name: "ttl", Usage: "how long browsers keep the instance without news (`D`; default 3 intervals)"},
+		&cli.DurationFlag{Name: "lifetime", Usage: "how long browsers keep the instance without news (`D`; default 3 intervals)"},
 	)
 	return &cli.Command{
 		Name:        "announce",
@@ -371,11 +371,11 @@ func runAnnounce(c *cli.Context) error {
 		}
 		text[k] = v
 	}
-	if c.Duration("interval") <= 0 || c.Duration("ttl") < 0 {
-		return usageError(name, "--interval must be above 0 and --ttl not negative")
+	if c.Duration("interval") <= 0 {
+		return usageError(name, "%s: must be above 0", flagVal(c, "interval", c.Duration("interval")))
 	}
 	cfg := discovery.AnnouncerConfig{Service: c.String("service"), Instance: c.String("instance"), Port: uint16(port),
-		Text: text, Interval: c.Duration("interval"), TTL: c.Duration("ttl"), Link: link}
+		Text: text, Interval: c.Duration("interval"), TTL: c.Duration("lifetime"), Link: link}
 	if len(text) == 0 {
 		cfg.Text = nil
 	}

@@ -168,3 +168,18 @@ func inRange[T int | int64 | uint | uint64](c *cli.Context, flag string, v, lo, 
 	}
 	return nil
 }
+
+// oldName is a hidden flag that keeps an old spelling of --now working for
+// one release (where the old name means nothing else anywhere); the command
+// reads both and says the name changed.
+func oldName(old, now string) cli.Flag {
+	return &cli.StringSliceFlag{Name: old, Hidden: true, Usage: "old name of --" + now}
+}
+
+// renamedFlags says, per command, what to write instead of a name that
+// was renamed because it meant something else in another command, so that
+// its old spelling could not stay.
+var renamedFlags = map[string]map[string]string{
+	"relay":    {"to": "the interfaces to send out of are --to-iface now; --to is an ADDR:PORT in send and ping"},
+	"announce": {"ttl": "how long browsers keep the instance is --lifetime now; --ttl is a hop count in send, ping and relay"},
+}

@@ -43,7 +43,7 @@ func pingCommand() *cli.Command {
 			&cli.Uint64Flag{Name: "count", Aliases: []string{"c"}, Value: 5, Usage: "datagrams to send (`N`; 0: until Ctrl-C)"},
 			&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "time between datagrams (`D`)"},
 			&cli.IntFlag{Name: "size", Aliases: []string{"s"}, Value: 64, Usage: "datagram length in `BYTES` (at least 40, the stamp)"},
-			&cli.DurationFlag{Name: "wait", Aliases: []string{"w"}, Value: 2 * time.Second, Usage: "after the last datagram, wait `D` for replies"},
+			&cli.DurationFlag{Name: "wait", Value: 2 * time.Second, Usage: "after the last datagram, wait `D` for replies"},
 			ifaceFlag("send out of interface `NAME`"),
 			ttlFlag("IP TTL / IPv6 hop limit (`N`, 1-255)"),
 			quietFlag("only the summary"),

@@ -81,7 +81,7 @@ func sendCommand() *cli.Command {
 			&cli.IntFlag{Name: "size", Aliases: []string{"s"}, Value: -1, Usage: "datagram length in `BYTES`: pads the payload (or makes one) up to it", DefaultText: "the payload's"},
 			&cli.Uint64Flag{Name: "count", Aliases: []string{"c"}, Value: 1, Usage: "datagrams to send (`N`; 0: until Ctrl-C)"},
 			&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "time between datagrams (`D`; 0: as fast as possible)"},
-			&cli.Float64Flag{Name: "rate", Usage: "datagrams per second (`PPS`), instead of --interval"},
+			&cli.Float64Flag{Name: "rate", Usage: "datagrams per second (`PPS`; 0: as fast as possible), instead of --interval"},
 			&cli.BoolFlag{Name: "seq", Usage: "stamp a sequence number and send time (see bcast listen --seq)"},
 			&cli.IntFlag{Name: "batch", Value: defaultSendBatch, DefaultText: fmt.Sprintf("%d, %d with --gso", defaultSendBatch, defaultGSOBatch), Usage: sendBatchUsage},
 			&cli.BoolFlag{Name: "gso", Usage: "hand each batch to the kernel as UDP_SEGMENT sends (GSO); where the kernel or interface refuses, it says so once and sends without"},
@@ -351,10 +351,13 @@ func planSend(c *cli.Context) (*sendPlan, error) {
 			return nil, errors.New("--rate and --interval: give one")
 		}
 		r := c.Float64("rate")
-		if r <= 0 || r > 1e9 {
-			return nil, fmt.Errorf("%s: must be above 0 (datagrams per second)", flagVal(c, "rate", c.Float64("rate")))
+		if r < 0 || r > 1e9 {
+			return nil, fmt.Errorf("%s: must be 0 (as fast as possible) to 1e9 datagrams per second", flagVal(c, "rate", r))
 		}
-		p.interval = time.Duration(float64(time.Second) / r)
+		p.interval = 0 // --rate 0: as fast as possible, as in bench
+		if r > 0 {
+			p.interval = time.Duration(float64(time.Second) / r)
+		}
 	}
 	if p.interval < 0 {
 		return nil, fmt.Errorf("--interval %v: must not be negative", p.interval)

@@ -150,3 +150,22 @@ func TestSendInterruptedWhileReadingStdin(t *testing.T) {
 		t.Errorf("exit %d, stderr:\n%s", code, stderr.String())
 	}
 }
+
+func TestSendRateZeroIsFlatOut(t *testing.T) {
+	l, first := start(t, "listen", "--listen", "127.0.0.1:0", "--json", "--count", "5")
+	r := runApp(t, "", "send", "--to", first["addr"].(string), "--count", "5", "--rate", "0", "-m", "x", "--quiet")
+	if r.code != 0 || !strings.Contains(r.stderr, "5 datagrams sent") {
+		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	lines, _ := l.rest()
+	if n := len(ofType(lines, "datagram")); n != 5 {
+		t.Errorf("listener got %d datagrams; want 5", n)
+	}
+}
+
+func TestRelayOldFromStillWorks(t *testing.T) {
+	r := runApp(t, "", "relay", "--port", "9", "--from", "lo", "--to-iface", "lo", "--timeout", "10ms", "--quiet")
+	if r.code != 0 || !strings.Contains(r.stderr, "note: --from is now --from-iface") || !strings.Contains(r.stderr, "from lo to lo") {
+		t.Errorf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+}

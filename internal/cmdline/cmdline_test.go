@@ -5,6 +5,7 @@ import (
 	"flag"
 	"io"
 	"net/netip"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -47,6 +48,7 @@ func TestParseError(t *testing.T) {
 		{[]string{"--frob"}, "unknown flag --frob (did you mean --from?)"},
 		{[]string{"-frob"}, "unknown flag --frob (did you mean --from?)"},
 		{[]string{"--parrot"}, "unknown flag --parrot"},
+		{[]string{"--ttl", "5s"}, "unknown flag --ttl (--ttl is a hop count; a lifetime is --lifetime)"},
 		{[]string{"--fro"}, "unknown flag --fro (did you mean --from?)"},
 		{[]string{"--ifcae", "x"}, "unknown flag --ifcae (did you mean --iface?)"},
 		{[]string{"-z"}, "unknown flag -z"},
@@ -67,7 +69,7 @@ func TestParseError(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			got := ParseError(testFlags, parseErr(t, tt.args...))
+			got := ParseError(testFlags, map[string]string{"ttl": "--ttl is a hop count; a lifetime is --lifetime"}, parseErr(t, tt.args...))
 			if got != tt.want {
 				t.Errorf("got %q; want %q", got, tt.want)
 			}
@@ -78,7 +80,7 @@ func TestParseError(t *testing.T) {
 			}
 		})
 	}
-	if got := ParseError(testFlags, errors.New("something else")); got != "something else" {
+	if got := ParseError(testFlags, nil, errors.New("something else")); got != "something else" {
 		t.Errorf("an unknown error: got %q; want it unchanged", got)
 	}
 }
@@ -168,5 +170,35 @@ func TestCheckInterface(t *testing.T) {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("got %q; want it to say %q", err, w)
 		}
+	}
+}
+
+func TestVersionText(t *testing.T) {
+	bi := &debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Version: "v1.2.3"}, Settings: []debug.BuildSetting{
+		{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.time", Value: "2026-01-02T03:04:05Z"}, {Key: "vcs.modified", Value: "true"},
+	}}
+	want := "v1.2.3, revision 0123456789ab (2026-01-02T03:04:05Z) with local changes, go1.26.0"
+	if got := versionText(bi); got != want {
+		t.Errorf("got %q; want %q", got, want)
+	}
+	if got := versionText(&debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Version: "(devel)"}}); got != "(devel), go1.26.0" {
+		t.Errorf("without VCS: got %q", got)
+	}
+}
+
+func TestNamesUnique(t *testing.T) {
+	long, short := map[string]bool{}, map[string]string{}
+	for _, n := range Names {
+		if long[n.Long] {
+			t.Errorf("--%s listed twice", n.Long)
+		}
+		long[n.Long] = true
+		if n.Short == "" {
+			continue
+		}
+		if other, ok := short[n.Short]; ok {
+			t.Errorf("-%s is both --%s and --%s", n.Short, other, n.Long)
+		}
+		short[n.Short] = n.Long
 	}
 }

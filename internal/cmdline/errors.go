@@ -30,13 +30,17 @@ var (
 var durationForm = regexp.MustCompile(`^[-+]?([0-9]*(\.[0-9]*)?(ns|us|µs|μs|ms|s|m|h))+$`)
 
 // ParseError says what was wrong with a command line, given the error the
-// flag package returned for it and the flags of the command. Anything it
+// flag package returned for it and the flags of the command. renamed maps
+// a name the command no longer takes to what to write instead. Anything it
 // does not recognise is returned as it is.
-func ParseError(flags []cli.Flag, err error) string {
+func ParseError(flags []cli.Flag, renamed map[string]string, err error) string {
 	msg := err.Error()
 	if m := reUndefined.FindStringSubmatch(msg); m != nil {
 		s := "unknown flag " + Dashed(m[1])
-		if near := Suggest(flags, m[1]); near != "" {
+		name, _, _ := strings.Cut(strings.TrimLeft(m[1], "-"), "=")
+		if instead, ok := renamed[name]; ok {
+			s += " (" + instead + ")"
+		} else if near := Suggest(flags, m[1]); near != "" {
 			s += " (did you mean " + Dashed(near) + "?)"
 		}
 		return s
@@ -169,6 +173,9 @@ func Suggest(flags []cli.Flag, provided string) string {
 	}
 	best, bestDist := "", 3
 	for _, f := range flags {
+		if h, ok := f.(interface{ IsVisible() bool }); ok && !h.IsVisible() {
+			continue // an old spelling kept for a release is not suggested
+		}
 		for _, n := range f.Names() {
 			if len(n) < 2 || n == "help" {
 				continue
