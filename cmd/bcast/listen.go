@@ -616,7 +616,7 @@ func listenSummary(st *listenState, filtered uint64, elapsed time.Duration, stam
 }
 
 func summaryText(m map[string]any, stamp bool) string {
-	line := fmt.Sprintf("%s (%d bytes) in %.3fs; kernel drops %d", plural(m["datagrams"].(uint64), "datagram"), m["bytes"], m["elapsed_s"], m["kernel_drops"])
+	line := fmt.Sprintf("%s (%s) in %.3fs; kernel drops %d", plural(m["datagrams"].(uint64), "datagram"), plural(m["bytes"].(uint64), "byte"), m["elapsed_s"], m["kernel_drops"])
 	if f := m["filtered"].(uint64); f > 0 {
 		line += fmt.Sprintf("; %d on other interfaces skipped", f)
 	}

@@ -162,7 +162,7 @@ func runSend(c *cli.Context) error {
 		if elapsed > 0 {
 			rate = float64(res.sent) / elapsed.Seconds()
 		}
-		line := fmt.Sprintf("%s sent (%d bytes) to %s in %.3fs (%.1f/s), %s; %s", plural(res.sent, "datagram"), res.bytes, p.to,
+		line := fmt.Sprintf("%s sent (%s) to %s in %.3fs (%.1f/s), %s; %s", plural(res.sent, "datagram"), plural(res.bytes, "byte"), p.to,
 			elapsed.Seconds(), rate, plural(res.failed, "error"), res.pathText())
 		if p.stamp {
 			line += fmt.Sprintf(", run %016x", run)

@@ -91,7 +91,7 @@ func TestSendPayloadSources(t *testing.T) {
 func TestSendQuietPrintsOnlySummary(t *testing.T) {
 	_, first := start(t, "listen", "--listen", "127.0.0.1:0", "--json")
 	r := runApp(t, "", "send", "--to", first["addr"].(string), "-m", "q", "--quiet")
-	if r.code != 0 || r.stdout != "" || !strings.Contains(r.stderr, "1 datagram sent") {
+	if r.code != 0 || r.stdout != "" || !strings.Contains(r.stderr, "1 datagram sent (1 byte) to ") {
 		t.Errorf("exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
 	}
 }
