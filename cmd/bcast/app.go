@@ -157,7 +157,7 @@ func ownHelp(app *cli.App) {
 				topic = "help"
 			}
 			if c.App.Command(topic) == nil {
-				return usageError("bcast help", "unknown command %q (bcast help lists them)", topic)
+				return usageError("bcast", "no command %q (bcast help lists the commands)", topic)
 			}
 			return cli.ShowCommandHelp(c, topic)
 		},

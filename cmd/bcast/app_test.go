@@ -14,7 +14,7 @@ func TestUsageErrors(t *testing.T) {
 		want  string // in stderr
 	}{
 		{"unknown command", "", []string{"nosuch"}, `unknown command "nosuch"`},
-		{"help for unknown command", "", []string{"help", "nosuch"}, `bcast help: unknown command "nosuch"`},
+		{"help for unknown command", "", []string{"help", "nosuch"}, `bcast: no command "nosuch" (bcast help lists the commands)`},
 		{"unknown flag", "", []string{"send", "--nosuch"}, "bcast send: unknown flag --nosuch\n"},
 		{"flag without value", "", []string{"send", "--to"}, "bcast send: --to needs a value"},
 		{"send without --to", "", []string{"send", "-m", "x"}, "--to is required"},

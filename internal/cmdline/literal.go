@@ -107,8 +107,11 @@ func ipv4Problem(host string) string {
 	}
 	if a, ok := atonValue(nums); ok {
 		short := fmt.Sprintf("%d.%d.%d.%d", byte(a>>24), byte(a>>16), byte(a>>8), byte(a))
-		if len(parts) == 4 { // leading zeros or hex in a dotted quad
+		switch len(parts) {
+		case 4: // leading zeros or hex in a dotted quad
 			return fmt.Sprintf("leading zeros and 0x are read as octal and hexadecimal by some tools and refused here; write %s if that is what you mean", short)
+		case 1:
+			return fmt.Sprintf("the numeric form some tools accept; write %s if that is what you mean", short)
 		}
 		return fmt.Sprintf("the short form some tools accept; write %s if that is what you mean", short)
 	}
