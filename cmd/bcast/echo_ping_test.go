@@ -2,12 +2,13 @@ package main
 
 import (
 	"context"
-	"github.com/bcastdev/bcast/internal/echoguard"
 	"net"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bcastdev/bcast/internal/echoguard"
 )
 
 func TestEchoPingLoopback(t *testing.T) {

@@ -38,7 +38,7 @@ idle-timeout, max-line, shutdown-timeout, log-level).
 EXIT STATUS:
    0  stopped by SIGTERM or SIGINT after a clean shutdown
    1  runtime failure (cannot bind, pid file locked or unsafe, privilege drop failed, ...)
-   2  usage error (bad flag value, unknown user, uid without --group, bad config file, no listener)`
+   2  usage error (bad flag value, unknown user, uid without --run-group, bad config file, no listener)`
 
 const (
 	catListen = "Listeners"

@@ -119,7 +119,7 @@ func parseOptions(c *cli.Context) (*options, error) {
 }
 
 // owner is the uid and gid to give the files the daemon creates, -1 each
-// without --user and --group.
+// without --user and --run-group.
 func (o *options) owner() (uid, gid int) {
 	if o.identity == nil {
 		return -1, -1

@@ -41,7 +41,11 @@ var Names = []Name{
 	// How much, how fast.
 	{Long: "count", Short: "c", Meaning: "how many datagrams: to send (send, ping, demo), or to take before stopping (listen, echo)"},
 	{Long: "rate", Meaning: "datagrams per second; 0: as fast as possible"},
-	{Long: "limit", Meaning: "echo: answers a second to broadcast and multicast datagrams"},
+	{Long: "limit", Meaning: "echo (and the daemon): answers a second to one source address", Daemon: true},
+	{Long: "broadcast", Meaning: "echo: also answer datagrams sent to a broadcast address", Daemon: true},
+	{Long: "service-ports", Meaning: "echo: never answer datagrams from these source ports", Daemon: true},
+	{Long: "reply-dir", Meaning: "daemon: also answer unixgram senders bound in this directory", Daemon: true},
+	{Long: "max-peers", Meaning: "discover: keep at most this many peers"},
 	{Long: "expect", Meaning: "listen --seq: this many datagrams were sent"},
 	{Long: "size", Short: "s", Meaning: "datagram length in bytes"},
 	{Long: "batch", Meaning: "datagrams per system call (sendmmsg, recvmmsg)"},

@@ -38,7 +38,7 @@ func ResolveIdentity(userName, groupName string) (Identity, error) {
 		} else if groupName == "" {
 			// Keeping the current group would leave a daemon started
 			// as root running with gid 0.
-			return Identity{}, fmt.Errorf("--user %s: uid %d has no entry in the user database, so it has no group: give --group as well", userName, u.uid)
+			return Identity{}, fmt.Errorf("--user %s: uid %d has no entry in the user database, so it has no group: give --run-group as well", userName, u.uid)
 		}
 	}
 	if groupName != "" {
