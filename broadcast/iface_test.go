@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/bcastdev/bcast/dgram"
 	"golang.org/x/sys/unix"
 )
 
@@ -196,8 +198,8 @@ func TestKind(t *testing.T) {
 
 func TestExplain(t *testing.T) {
 	for errno, words := range map[unix.Errno][]string{
-		unix.ENETUNREACH:   {"default route", "Iface", "SendAllLimited"},
-		unix.EACCES:        {"SO_BROADCAST", "SetBroadcast"},
+		unix.ENETUNREACH:   {"default route", "--iface", "--all-interfaces"},
+		unix.EACCES:        {"SO_BROADCAST"},
 		unix.EADDRNOTAVAIL: {"ip addr", "wildcard"},
 		unix.ENODEV:        {"ip link"},
 		unix.EPERM:         {"firewall", "CAP_NET_RAW"},
@@ -209,6 +211,29 @@ func TestExplain(t *testing.T) {
 			if !strings.Contains(got, w) {
 				t.Errorf("Explain(%s) = %q; want it to mention %q", unix.ErrnoName(errno), got, w)
 			}
+		}
+	}
+	// The system call and address say more than the errno.
+	for _, tt := range []struct {
+		err   *dgram.Error
+		words []string
+	}{
+		{&dgram.Error{Op: "bind", Addr: "0.0.0.0:80", Err: os.NewSyscallError("bind", unix.EACCES)}, []string{"below 1024", "CAP_NET_BIND_SERVICE"}},
+		{&dgram.Error{Op: "bind", Addr: "[::]:1023", Err: os.NewSyscallError("bind", unix.EACCES)}, []string{"CAP_NET_BIND_SERVICE"}},
+		{&dgram.Error{Op: "bind", Addr: "0.0.0.0:1024", Err: os.NewSyscallError("bind", unix.EACCES)}, []string{"SO_BROADCAST"}},
+		{&dgram.Error{Op: "sendmsg", Addr: "192.168.1.255:80", Err: os.NewSyscallError("sendmsg", unix.EACCES)}, []string{"SO_BROADCAST"}},
+		{&dgram.Error{Op: "sendmsg", Addr: "239.1.2.3:5000", Err: os.NewSyscallError("sendmsg", unix.ENETUNREACH)}, []string{"group", "224.0.0.0/4", "--iface"}},
+		{&dgram.Error{Op: "sendmsg", Addr: "[ff05::1]:5000", Err: os.NewSyscallError("sendmsg", unix.ENETUNREACH)}, []string{"group", "ff00::/8"}},
+		{&dgram.Error{Op: "sendmsg", Addr: "255.255.255.255:9", Err: os.NewSyscallError("sendmsg", unix.ENETUNREACH)}, []string{"255.255.255.255", "--all-interfaces"}},
+	} {
+		got := Explain(fmt.Errorf("wrapped: %w", tt.err))
+		for _, w := range tt.words {
+			if !strings.Contains(got, w) {
+				t.Errorf("Explain(%v) = %q; want it to mention %q", tt.err, got, w)
+			}
+		}
+		if strings.Contains(got, "CAP_NET_BIND_SERVICE") && tt.err.Op != "bind" {
+			t.Errorf("Explain(%v) = %q; a send is not a privileged bind", tt.err, got)
 		}
 	}
 	for _, err := range []error{nil, errors.New("plain"), fmt.Errorf("x: %w", unix.ECHILD)} {

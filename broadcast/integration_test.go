@@ -86,7 +86,7 @@ func TestIntegrationLAN(t *testing.T) {
 
 	t.Run("limited broadcast needs an interface", func(t *testing.T) {
 		err := txA1.Send([]byte("x"), netip.AddrPortFrom(limitedBroadcast, labPort))
-		if !errors.Is(err, unix.ENETUNREACH) || !strings.Contains(Explain(err), "SendAllLimited") {
+		if !errors.Is(err, unix.ENETUNREACH) || !strings.Contains(Explain(err), "--all-interfaces") {
 			t.Errorf("255.255.255.255 without a default route: %v, explained %q; want ENETUNREACH and advice", err, Explain(err))
 		}
 	})

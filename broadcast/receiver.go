@@ -296,7 +296,7 @@ func bindWarning(ip netip.Addr, s *snapshot) string {
 	case ip.Is4():
 		return fmt.Sprintf("bound to %v: a socket bound to a unicast address receives only datagrams sent to that address; "+
 			"broadcasts (to 255.255.255.255 or a subnet's broadcast address) are dropped for it without notice. "+
-			"Bind 0.0.0.0 to receive them, and use Iface to limit reception to one interface", ip)
+			"Bind 0.0.0.0 to receive them, and filter by arrival interface (bcast listen --iface) to keep one interface's", ip)
 	}
 	return fmt.Sprintf("bound to %v: a socket bound to a unicast address receives only datagrams sent to that address; "+
 		"multicast is dropped for it without notice. Bind :: to receive it", ip)

@@ -59,7 +59,7 @@ func TestIntegrationRelayForwardsBetweenLANsExactlyOnce(t *testing.T) {
 	tp := netns.StandardTopology(t)
 	const port = 9501
 	group := netip.MustParseAddr("239.71.0.9")
-	relay := startRelay(t, tp.Host("r"), "--port", fmt.Sprint(port), "--from", "eth0", "--from", "eth1", "--to", "eth0", "--to", "eth1", "--group", group.String())
+	relay := startRelay(t, tp.Host("r"), "--port", fmt.Sprint(port), "--from-iface", "eth0", "--from-iface", "eth1", "--to-iface", "eth0", "--to-iface", "eth1", "--group", group.String())
 	ls := map[string]*listener{}
 	for _, h := range []string{"a2", "a3", "b2"} {
 		ls[h] = startListen(t, tp.Host(h), "--listen", fmt.Sprint(":", port), "--group", group.String())
@@ -104,7 +104,7 @@ func TestIntegrationTwoRelaysBetweenTheSameLANsDoNotLoop(t *testing.T) {
 	r2.Attach(tp.A, "eth0", netip.MustParseAddr("10.71.1.253"), netip.MustParseAddr("fd00:71:1::253"))
 	r2.Attach(tp.B, "eth1", netip.MustParseAddr("10.71.2.253"), netip.MustParseAddr("fd00:71:2::253"))
 	const port, n = 9502, 5
-	args := []string{"--port", fmt.Sprint(port), "--from", "eth0", "--from", "eth1", "--to", "eth0", "--to", "eth1", "--quiet"}
+	args := []string{"--port", fmt.Sprint(port), "--from-iface", "eth0", "--from-iface", "eth1", "--to-iface", "eth0", "--to-iface", "eth1", "--quiet"}
 	relays := []*proc{startRelay(t, tp.Host("r"), args...), startRelay(t, r2, args...)}
 	a2 := startListen(t, tp.Host("a2"), "--listen", fmt.Sprint(":", port))
 	b2 := startListen(t, tp.Host("b2"), "--listen", fmt.Sprint(":", port))

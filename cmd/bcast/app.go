@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/bcastdev/bcast/internal/cmdline"
 	"github.com/urfave/cli/v2"
 )
 
@@ -50,28 +51,19 @@ EXIT STATUS:
    0  success (also: stopped with Ctrl-C)
    1  runtime failure (a send failed, a socket could not be opened, doctor found a FAIL)
    2  usage error (unknown command or flag, a bad value; the message names the flag)
-   3  timeout: --timeout passed and nothing was received
+   3  timeout: --timeout passed and nothing was received`
 
-ENVIRONMENT (a flag given on the command line wins):
-   BCAST_TO       --to       (send, ping)
-   BCAST_LISTEN   --listen   (listen, echo)
-   BCAST_IFACE    --iface    (send, listen, echo, ping, doctor, ifaces, discover, announce)
-   BCAST_GROUP    --group    (listen, echo, relay, doctor; several comma-separated)
-   BCAST_TTL      --ttl      (send, ping, relay)
-   BCAST_PORT     --port     (relay, doctor)
-   BCAST_JSON     --json     (every command that has it; "true" or "1")
-   BCAST_SERVICE  --service  (discover, announce)
-
-Shell completion: source <(bcast completion bash)   or   bcast completion zsh`
+const completionHint = "Shell completion: source <(bcast completion bash)   or   bcast completion zsh"
 
 // newApp builds the command tree; tests run it in-process with their own
 // writers (and, for send, app.Reader as standard input).
 func newApp(stdout, stderr io.Writer) *cli.App {
-	app := &cli.App{
+	app := &cli.App{}
+	*app = cli.App{
 		Name:                 "bcast",
 		Usage:                "UDP broadcast and multicast from the command line",
 		UsageText:            "bcast COMMAND [options]",
-		Description:          appDescription,
+		Description:          appDescription + "\n\n" + envHelp() + "\n\n" + completionHint,
 		Writer:               stdout,
 		ErrWriter:            stderr,
 		EnableBashCompletion: true,
@@ -87,9 +79,15 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		// the process itself (tests run the app in-process).
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return usageError("bcast", "%v", err)
+			return usageError("bcast", "%s", cmdline.ParseError(app.Flags, nil, err))
 		},
+		HideVersion: true, // cli's own version flag is a package variable; ours is below
+		Flags:       []cli.Flag{&cli.BoolFlag{Name: "version", Aliases: []string{"v"}, Usage: "print the version and the VCS revision"}},
 		Action: func(c *cli.Context) error {
+			if c.Bool("version") {
+				fmt.Fprintln(c.App.Writer, cmdline.Version("bcast"))
+				return nil
+			}
 			if c.Args().Present() {
 				return usageError("bcast", "unknown command %q", c.Args().First())
 			}
@@ -105,10 +103,23 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		}
 	}
 	ownHelp(app)
+	app.Metadata = map[string]any{}
 	for _, cmd := range app.Commands {
 		name := "bcast " + cmd.Name
 		cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
-			return usageError(name, "%v", err)
+			return usageError(name, "%s", cmdline.ParseError(cmd.Flags, renamedFlags[cmd.Name], err))
+		}
+		withEnvUsage(cmd)
+		if cmd.Before == nil {
+			cmd.Before = func(c *cli.Context) error {
+				if err := applyEnv(c, cmd); err != nil {
+					return usageError(name, "%v", err)
+				}
+				if err := checkCommon(c, cmd); err != nil {
+					return usageError(name, "%v", err)
+				}
+				return nil
+			}
 		}
 		if cmd.BashComplete == nil {
 			cmd.BashComplete = completeFlags(cmd)
@@ -144,6 +155,9 @@ func ownHelp(app *cli.App) {
 				return cli.ShowAppHelp(c)
 			case "--help", "-h":
 				topic = "help"
+			}
+			if c.App.Command(topic) == nil {
+				return usageError("bcast", "no command %q (bcast help lists the commands)", topic)
 			}
 			return cli.ShowCommandHelp(c, topic)
 		},

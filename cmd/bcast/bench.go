@@ -90,11 +90,12 @@ func planBench(c *cli.Context) (*benchPlan, error) {
 	}
 	switch {
 	case b.duration <= 0 || b.duration > 10*time.Minute:
-		return nil, fmt.Errorf("--duration %v: must be above 0 and at most 10m", b.duration)
+		return nil, fmt.Errorf("%s: must be above 0 and at most 10m", flagVal(c, "duration", b.duration))
 	case b.rate < 0 || b.rate > 1e9:
-		return nil, fmt.Errorf("--rate %v: must be 0 (as fast as possible) to 1e9", b.rate)
-	case b.recvBuf < 0:
-		return nil, fmt.Errorf("--recv-buffer %d: must not be negative", b.recvBuf)
+		return nil, fmt.Errorf("%s: must be 0 (as fast as possible) to 1e9", flagVal(c, "rate", b.rate))
+	}
+	if err := inRange(c, "recv-buffer", b.recvBuf, 0, maxRecvBuffer); err != nil {
+		return nil, err
 	}
 	var err error
 	if b.batch, err = sendBatchFlag(c, b.gso); err != nil {
@@ -104,10 +105,10 @@ func planBench(c *cli.Context) (*benchPlan, error) {
 	if b.stamp {
 		least = seq.HeaderLen
 	}
-	if err := checkRange("size", b.size, least, maxPayload); err != nil {
+	if err := inRange(c, "size", b.size, least, maxPayload); err != nil {
 		return nil, err
 	}
-	if err := checkRange("recv-batch", b.recvBatch, 1, maxBatch); err != nil {
+	if err := inRange(c, "recv-batch", b.recvBatch, 1, maxBatch); err != nil {
 		return nil, err
 	}
 	return b, nil

@@ -46,9 +46,9 @@ func linkFlags() []cli.Flag {
 		&cli.StringFlag{Name: "transport", Value: "auto", Usage: "`HOW`: auto (broadcast on udp4, multicast on udp6), broadcast or multicast"},
 		&cli.UintFlag{Name: "discovery-port", Value: discovery.DefaultPort, Usage: "the discovery `PORT`"},
 		&cli.StringFlag{Name: "discovery-group", Usage: "the multicast group `G` (default 239.255.62.78 or ff02::8000:6278)"},
-		&cli.StringSliceFlag{Name: "iface", Aliases: []string{"i"}, EnvVars: []string{envIface}, Usage: "only interface `NAME` (repeatable)"},
+		&cli.StringSliceFlag{Name: "iface", Aliases: []string{"i"}, Usage: "only interface `NAME` (repeatable)"},
 		&cli.StringSliceFlag{Name: "dest", Usage: "send to `ADDR:PORT` instead of broadcast or multicast (repeatable)"},
-		&cli.StringFlag{Name: "service", EnvVars: []string{envService}, Usage: "the service `NAME`"},
+		&cli.StringFlag{Name: "service", Usage: "the service `NAME`"},
 		&cli.DurationFlag{Name: "timeout", Aliases: []string{"w"}, Usage: "stop after `D` (0: until Ctrl-C)"},
 		jsonFlag(),
 	}
@@ -56,6 +56,11 @@ func linkFlags() []cli.Flag {
 
 func parseLink(c *cli.Context) (discovery.Link, error) {
 	l := discovery.Link{Network: c.String("network"), Interfaces: c.StringSlice("iface")}
+	for _, n := range l.Interfaces {
+		if err := ifaceCheck(c, "iface", n); err != nil {
+			return l, err
+		}
+	}
 	if l.Network != "udp4" && l.Network != "udp6" {
 		return l, fmt.Errorf("--network %q: want udp4 or udp6", l.Network)
 	}
@@ -85,7 +90,7 @@ func parseLink(c *cli.Context) (discovery.Link, error) {
 		l.Group = a
 	}
 	for _, d := range c.StringSlice("dest") {
-		ap, err := parseEndpoint(c.Context, "dest", d, false)
+		ap, err := parseEndpoint(c, "dest", d, false)
 		if err != nil {
 			return l, err
 		}
@@ -330,7 +335,7 @@ func announceCommand() *cli.Command {
 		&cli.UintFlag{Name: "port", Aliases: []string{"p"}, Usage: "the `PORT` the service listens on"},
 		&cli.StringSliceFlag{Name: "text", Usage: "a `KEY=VALUE` pair for browsers (repeatable)"},
 		&cli.DurationFlag{Name: "interval", Value: discovery.DefaultInterval, Usage: "time between announcements (`D`)"},
-		&cli.DurationFlag{Name: "ttl", Usage: "how long browsers keep the instance without news (`D`; default 3 intervals)"},
+		&cli.DurationFlag{Name: "lifetime", Usage: "how long browsers keep the instance without news (`D`; default 3 intervals)"},
 	)
 	return &cli.Command{
 		Name:        "announce",
@@ -366,11 +371,11 @@ func runAnnounce(c *cli.Context) error {
 		}
 		text[k] = v
 	}
-	if c.Duration("interval") <= 0 || c.Duration("ttl") < 0 {
-		return usageError(name, "--interval must be above 0 and --ttl not negative")
+	if c.Duration("interval") <= 0 {
+		return usageError(name, "%s: must be above 0", flagVal(c, "interval", c.Duration("interval")))
 	}
 	cfg := discovery.AnnouncerConfig{Service: c.String("service"), Instance: c.String("instance"), Port: uint16(port),
-		Text: text, Interval: c.Duration("interval"), TTL: c.Duration("ttl"), Link: link}
+		Text: text, Interval: c.Duration("interval"), TTL: c.Duration("lifetime"), Link: link}
 	if len(text) == 0 {
 		cfg.Text = nil
 	}

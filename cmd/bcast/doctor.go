@@ -2,10 +2,8 @@ package main
 
 import (
 	"fmt"
-	"net"
 
 	"github.com/bcastdev/bcast/internal/doctor"
-	"github.com/bcastdev/bcast/multicast"
 	"github.com/urfave/cli/v2"
 )
 
@@ -34,8 +32,8 @@ func doctorCommand() *cli.Command {
 		UsageText:   "bcast doctor [--port PORT] [--group G] [--iface NAME] [--json]",
 		Description: doctorDescription,
 		Flags: []cli.Flag{
-			&cli.UintFlag{Name: "port", Aliases: []string{"p"}, EnvVars: []string{envPort}, Usage: "the UDP `PORT` datagrams are sent to"},
-			&cli.StringFlag{Name: "group", Aliases: []string{"g"}, EnvVars: []string{envGroup}, Usage: "the multicast group `G` (239.1.2.3, ff02::fb%eth0, SOURCE,GROUP)"},
+			&cli.UintFlag{Name: "port", Aliases: []string{"p"}, Usage: "the UDP `PORT` datagrams are sent to"},
+			&cli.StringFlag{Name: "group", Aliases: []string{"g"}, Usage: "the multicast group `G` (239.1.2.3, ff02::fb%eth0, SOURCE,GROUP)"},
 			ifaceFlag("check interface `NAME` only"),
 			jsonFlag(),
 		},
@@ -49,14 +47,14 @@ func runDoctor(c *cli.Context) error {
 		return usageError(name, "unexpected argument %q", c.Args().First())
 	}
 	port := c.Uint("port")
-	if port > 65535 {
-		return usageError(name, "--port %d: must be 1 to 65535", port)
+	if err := inRange(c, "port", port, 0, 65535); err != nil {
+		return usageError(name, "%v", err)
 	}
 	cfg := doctor.Config{Port: uint16(port), Iface: c.String("iface")}
 	if g := c.String("group"); g != "" {
-		grp, err := multicast.ParseGroup(g)
+		grp, err := parseGroup(g)
 		if err != nil {
-			return usageError(name, "--group %q: %v", g, err)
+			return usageError(name, "%s: %v", flagVal(c, "group", g), err)
 		}
 		cfg.Group = grp
 		if z := grp.Addr.Zone(); z != "" && cfg.Iface == "" {
@@ -64,8 +62,8 @@ func runDoctor(c *cli.Context) error {
 		}
 	}
 	if cfg.Iface != "" {
-		if _, err := net.InterfaceByName(cfg.Iface); err != nil {
-			return usageError(name, "--iface %q: no such interface", cfg.Iface)
+		if err := ifaceCheck(c, "iface", cfg.Iface); err != nil {
+			return usageError(name, "%v", err)
 		}
 	}
 	findings := doctor.Run(c.Context, cfg)

@@ -44,7 +44,7 @@ func echoCommand() *cli.Command {
 		UsageText:   "bcast echo --listen [ADDR:]PORT [options]",
 		Description: echoDescription,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "listen", Aliases: []string{"l"}, EnvVars: []string{envListen}, Usage: "bind `[ADDR:]PORT`"},
+			&cli.StringFlag{Name: "listen", Aliases: []string{"l"}, Usage: "bind `[ADDR:]PORT`"},
 			groupFlag("also answer datagrams to multicast group `G` (repeatable; rate-limited)"),
 			ifaceFlag("only datagrams that arrived on interface `NAME`"),
 			&cli.Float64Flag{Name: "limit", Value: echoguard.DefaultRate, Usage: "answer at most `N` datagrams a second to one source address (loopback: no limit; 0: no limit)"},
@@ -77,11 +77,11 @@ func runEcho(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usageError(name, "unexpected argument %q", c.Args().First())
 	}
-	addr, err := parseEndpoint(c.Context, "listen", c.String("listen"), true)
+	addr, err := parseEndpoint(c, "listen", c.String("listen"), true)
 	if err != nil {
 		return usageError(name, "%v", err)
 	}
-	groups, err := parseGroups(c.StringSlice("group"))
+	groups, err := parseGroups(c, c.StringSlice("group"))
 	if err != nil {
 		return usageError(name, "%v", err)
 	}
@@ -92,6 +92,11 @@ func runEcho(c *cli.Context) error {
 	servicePorts, err := echoguard.ParsePorts(c.String("service-ports"))
 	if err != nil {
 		return usageError(name, "--service-ports: %v", err)
+	}
+	if n := c.String("iface"); n != "" {
+		if err := ifaceCheck(c, "iface", n); err != nil {
+			return usageError(name, "%v", err)
+		}
 	}
 	timeout := c.Duration("timeout")
 	cfg := broadcast.ReceiverConfig{Network: "udp4", Addr: addr, Iface: c.String("iface")}

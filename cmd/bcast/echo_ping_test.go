@@ -1,11 +1,14 @@
 package main
 
 import (
-	"github.com/bcastdev/bcast/internal/echoguard"
+	"context"
 	"net"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/bcastdev/bcast/internal/echoguard"
 )
 
 func TestEchoPingLoopback(t *testing.T) {
@@ -107,5 +110,14 @@ func TestEchoTimeout(t *testing.T) {
 	r := runApp(t, "", "echo", "--listen", "127.0.0.1:0", "--timeout", "100ms", "--quiet")
 	if r.code != exitTimeout {
 		t.Errorf("exit %d; want %d\n%s", r.code, exitTimeout, r.stderr)
+	}
+}
+
+func TestPingInterruptedWithNothingBackIsTimeout(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	r := runAppContext(t, ctx, "", "ping", "--to", "127.0.0.1:9", "--count", "0", "--interval", "50ms")
+	if r.code != exitTimeout || !strings.Contains(r.stdout, "100.0% loss") {
+		t.Errorf("exit %d; want %d\nstdout:\n%s\nstderr:\n%s", r.code, exitTimeout, r.stdout, r.stderr)
 	}
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/bcastdev/bcast/internal/cmdline"
 	"github.com/bcastdev/bcast/multicast"
 	"github.com/urfave/cli/v2"
 )
@@ -18,11 +20,11 @@ import (
 // values (cli keeps parsed values in the flag), with its own usage text.
 
 func ifaceFlag(usage string) cli.Flag {
-	return &cli.StringFlag{Name: "iface", Aliases: []string{"i"}, EnvVars: []string{envIface}, Usage: usage}
+	return &cli.StringFlag{Name: "iface", Aliases: []string{"i"}, Usage: usage}
 }
 
 func jsonFlag() cli.Flag {
-	return &cli.BoolFlag{Name: "json", EnvVars: []string{envJSON}, Usage: "print one JSON object per line"}
+	return &cli.BoolFlag{Name: "json", Usage: "print one JSON object per line"}
 }
 
 func quietFlag(usage string) cli.Flag {
@@ -30,53 +32,63 @@ func quietFlag(usage string) cli.Flag {
 }
 
 func ttlFlag(usage string) cli.Flag {
-	return &cli.IntFlag{Name: "ttl", EnvVars: []string{envTTL}, Usage: usage, DefaultText: "the kernel's"}
+	return &cli.IntFlag{Name: "ttl", Usage: usage, DefaultText: "the kernel's"}
 }
 
 func groupFlag(usage string) cli.Flag {
-	return &cli.StringSliceFlag{Name: "group", Aliases: []string{"g"}, EnvVars: []string{envGroup}, Usage: usage}
+	return &cli.StringSliceFlag{Name: "group", Aliases: []string{"g"}, Usage: usage}
 }
 
 // parseEndpoint reads the value of an address flag: "HOST:PORT",
 // "[IPV6%ZONE]:PORT", ":PORT" or "PORT" (the wildcard address when
-// allowWild), with HOST a literal address or a name resolved now. Errors name
-// the flag.
-func parseEndpoint(ctx context.Context, flag, s string, allowWild bool) (netip.AddrPort, error) {
+// allowWild), with HOST a literal address or a name resolved now. Something
+// that looks like an IP literal and does not parse is an error with a hint,
+// never a DNS query. Errors name the flag (or its environment variable).
+func parseEndpoint(c *cli.Context, flag, s string, allowWild bool) (netip.AddrPort, error) {
+	ref := flagVal(c, flag, s)
 	if s == "" {
-		return netip.AddrPort{}, fmt.Errorf("--%s is required", flag)
+		return netip.AddrPort{}, fmt.Errorf("%s is required", flagRef(c, flag))
 	}
 	if ap, err := netip.ParseAddrPort(s); err == nil {
 		return ap, nil
 	}
+	if allowWild && onlyDigits(s) {
+		port, err := parsePort(s)
+		if err != nil {
+			return netip.AddrPort{}, fmt.Errorf("%s: %v", ref, err)
+		}
+		return netip.AddrPortFrom(netip.IPv4Unspecified(), port), nil
+	}
 	host, portText, err := net.SplitHostPort(s)
 	if err != nil {
-		if allowWild {
-			if _, perr := strconv.ParseUint(s, 10, 16); perr == nil {
-				host, portText, err = "", s, nil
-			}
-		}
-		if err != nil {
-			return netip.AddrPort{}, fmt.Errorf("--%s %q: want ADDR:PORT ([ADDR]:PORT for IPv6): %v", flag, s, errText(err))
-		}
+		return netip.AddrPort{}, fmt.Errorf("%s: %s", ref, splitProblem(s, err))
 	}
-	port, err := strconv.ParseUint(portText, 10, 16)
+	port, err := parsePort(portText)
 	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("--%s %q: port %q is not a number from 0 to 65535", flag, s, portText)
+		return netip.AddrPort{}, fmt.Errorf("%s: %v", ref, err)
 	}
-	if host == "" {
-		if !allowWild {
-			return netip.AddrPort{}, fmt.Errorf("--%s %q: no address", flag, s)
+	switch {
+	case host == "" && !allowWild:
+		return netip.AddrPort{}, fmt.Errorf("%s: no address before the port", ref)
+	case host == "":
+		return netip.AddrPortFrom(netip.IPv4Unspecified(), port), nil
+	case host == "*":
+		return netip.AddrPort{}, fmt.Errorf("%s: * is not an address; leave the address out (:%d) for every address", ref, port)
+	case cmdline.LooksLiteral(host):
+		if p := cmdline.LiteralProblem(host); p != "" {
+			return netip.AddrPort{}, fmt.Errorf("%s: %s", ref, p)
 		}
-		return netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(port)), nil
+		a, _ := netip.ParseAddr(host)
+		if a.Is4In6() && a.Zone() != "" {
+			return netip.AddrPort{}, fmt.Errorf("%s: an IPv4-mapped address takes no zone", ref)
+		}
+		return netip.AddrPortFrom(a, port), nil
 	}
-	if a, err := netip.ParseAddr(host); err == nil {
-		return netip.AddrPortFrom(a, uint16(port)), nil
-	}
-	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	rctx, cancel := context.WithTimeout(c.Context, 5*time.Second)
 	defer cancel()
 	addrs, err := net.DefaultResolver.LookupNetIP(rctx, "ip", host)
 	if err != nil || len(addrs) == 0 {
-		return netip.AddrPort{}, fmt.Errorf("--%s %q: cannot resolve %q: %v", flag, s, host, errText(err))
+		return netip.AddrPort{}, fmt.Errorf("%s: cannot resolve %q: %s", ref, host, resolveProblem(err))
 	}
 	pick := addrs[0]
 	for _, a := range addrs {
@@ -85,16 +97,64 @@ func parseEndpoint(ctx context.Context, flag, s string, allowWild bool) (netip.A
 			break
 		}
 	}
-	return netip.AddrPortFrom(pick.Unmap(), uint16(port)), nil
+	return netip.AddrPortFrom(pick.Unmap(), port), nil
 }
 
-func errText(err error) string {
+func onlyDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// parsePort reads a port number, 0 to 65535.
+func parsePort(s string) (uint16, error) {
+	if !onlyDigits(s) {
+		if s == "" {
+			return 0, errors.New("no port after the colon")
+		}
+		return 0, fmt.Errorf("port %s is not a number", cmdline.Quote(s))
+	}
+	n, err := strconv.ParseUint(s, 10, 16)
+	if err != nil {
+		return 0, fmt.Errorf("port %s is out of range (0 to 65535)", s)
+	}
+	return uint16(n), nil
+}
+
+// splitProblem says why s is not HOST:PORT, in words.
+func splitProblem(s string, err error) string {
+	switch {
+	case strings.Count(s, ":") > 1 && !strings.Contains(s, "["):
+		if _, err := netip.ParseAddr(s[:strings.LastIndex(s, ":")]); err == nil {
+			return "an IPv6 address with a port goes in brackets: [ADDR]:PORT"
+		}
+		return "too many colons; want ADDR:PORT ([ADDR]:PORT for IPv6)"
+	case !strings.Contains(s, ":"):
+		return "no port; want ADDR:PORT ([ADDR]:PORT for IPv6)"
+	}
 	var ae *net.AddrError
+	if errors.As(err, &ae) {
+		return ae.Err + "; want ADDR:PORT ([ADDR]:PORT for IPv6)"
+	}
+	return "want ADDR:PORT ([ADDR]:PORT for IPv6)"
+}
+
+// resolveProblem is the resolver's error without the parts that repeat the
+// name or name the resolver's internals.
+func resolveProblem(err error) string {
+	var de *net.DNSError
 	switch {
 	case err == nil:
 		return "no address"
-	case errors.As(err, &ae):
-		return ae.Err
+	case errors.As(err, &de) && de.IsNotFound:
+		return "no such host"
+	case errors.As(err, &de) && de.IsTimeout:
+		return "the name server did not answer"
+	case errors.As(err, &de):
+		return de.Err
 	}
 	return err.Error()
 }
@@ -102,18 +162,50 @@ func errText(err error) string {
 // parseGroups reads every --group value (each may hold several, comma- or
 // space-separated, as BCAST_GROUP does; SSM groups are SOURCE,GROUP, so the
 // list is split on spaces and on commas between groups).
-func parseGroups(values []string) ([]multicast.Group, error) {
+func parseGroups(c *cli.Context, values []string) ([]multicast.Group, error) {
 	var out []multicast.Group
 	for _, v := range values {
-		for _, item := range splitGroups(v) {
-			g, err := multicast.ParseGroup(item)
+		items := splitGroups(v)
+		if len(items) == 0 {
+			return nil, fmt.Errorf("%s: no group in it; want a group such as 239.1.2.3, ff02::fb%%eth0 or SOURCE,GROUP", flagVal(c, "group", v))
+		}
+		for _, item := range items {
+			g, err := parseGroup(item)
 			if err != nil {
-				return nil, fmt.Errorf("--group %q: %v", item, err)
+				return nil, fmt.Errorf("%s: %v", flagVal(c, "group", item), err)
 			}
 			out = append(out, g)
 		}
 	}
 	return out, nil
+}
+
+// parseGroup is multicast.ParseGroup with its errors in a user's words: an
+// address that does not parse gets the hint of an address flag, and the
+// package's "multicast: group ...:" prefix, which repeats what the caller
+// says, goes.
+func parseGroup(item string) (multicast.Group, error) {
+	g, err := multicast.ParseGroup(item)
+	if err == nil {
+		return g, nil
+	}
+	for _, part := range strings.Split(item, ",") {
+		part = strings.TrimSpace(part)
+		if _, perr := netip.ParseAddr(part); perr != nil && part != "" {
+			if p := cmdline.LiteralProblem(part); cmdline.LooksLiteral(part) && p != "" {
+				if part == strings.TrimSpace(item) {
+					return g, errors.New(p) // the caller names it
+				}
+				return g, fmt.Errorf("%s: %s", cmdline.Quote(part), p)
+			}
+			return g, fmt.Errorf("%s is not an IP address; want a group such as 239.1.2.3, ff02::fb%%eth0 or SOURCE,GROUP", cmdline.Quote(part))
+		}
+	}
+	var ue interface{ Unwrap() error }
+	if errors.As(err, &ue) && ue.Unwrap() != nil {
+		return g, ue.Unwrap()
+	}
+	return g, err
 }
 
 // splitGroups splits "239.1.1.1,10.0.0.1,232.1.1.1 ff02::fb%eth0" into
@@ -138,10 +230,93 @@ func splitGroups(v string) []string {
 	return out
 }
 
-// checkRange validates an integer flag.
-func checkRange(flag string, v, lo, hi int) error {
-	if v < lo || v > hi {
-		return fmt.Errorf("--%s %d: must be %d to %d", flag, v, lo, hi)
+// linkScoped reports whether a exists once per link, so that a datagram to
+// it needs an interface: an IPv6 link-local address or an interface- or
+// link-local scope IPv6 group.
+func linkScoped(a netip.Addr) bool {
+	return a.Is6() && !a.Is4In6() && (a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast())
+}
+
+// destIface settles the interface of a destination given by --flag and
+// the --iface flag: the zone of the address and --iface must agree, either
+// one names an interface that exists, and a link-scoped destination gets
+// the interface as its zone. Without either, a link-scoped destination is
+// a usage error listing the interfaces it could mean: the routing table
+// would otherwise pick one without a word.
+func destIface(c *cli.Context, flag string, to netip.AddrPort, iface string) (netip.AddrPort, string, error) {
+	a := to.Addr()
+	if z := a.Zone(); z != "" {
+		if iface != "" && iface != z {
+			return to, "", fmt.Errorf("%s names interface %s but %s is %s", flagVal(c, flag, c.String(flag)), z, flagRef(c, "iface"), iface)
+		}
+		if err := cmdline.CheckInterface(flagVal(c, flag, c.String(flag)), z); err != nil {
+			return to, "", err
+		}
+		return to, z, nil
 	}
-	return nil
+	if iface != "" {
+		if err := ifaceCheck(c, "iface", iface); err != nil {
+			return to, "", err
+		}
+		if linkScoped(a) {
+			to = netip.AddrPortFrom(a.WithZone(iface), to.Port())
+		}
+		return to, iface, nil
+	}
+	if linkScoped(a) {
+		return to, "", fmt.Errorf("%s: %s exists once per link: name the interface with --iface NAME or as a zone ([%s%%NAME]:%d); %s",
+			flagVal(c, flag, c.String(flag)), a, a, to.Port(), linkCandidates(a.IsMulticast()))
+	}
+	return to, "", nil
+}
+
+// linkCandidates lists the interfaces a link-scoped destination could
+// mean: those that are up and do IPv6 (and multicast, for a group).
+func linkCandidates(group bool) string {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return cmdline.InterfaceList()
+	}
+	var names []string
+	for _, ifi := range ifs {
+		if ifi.Flags&net.FlagUp == 0 || (group && ifi.Flags&net.FlagMulticast == 0) {
+			continue
+		}
+		addrs, _ := ifi.Addrs()
+		for _, ad := range addrs {
+			if ipn, ok := ad.(*net.IPNet); ok && ipn.IP.To4() == nil && ipn.IP.IsLinkLocalUnicast() {
+				names = append(names, ifi.Name)
+				break
+			}
+		}
+	}
+	if len(names) == 0 {
+		return "no interface here has an IPv6 link-local address (" + cmdline.InterfaceList() + ")"
+	}
+	return "it could be " + strings.Join(names, ", ")
+}
+
+// literalHint is "; " and why s, which looks like an IP literal, is not
+// one, or "".
+func literalHint(s string) string {
+	if p := cmdline.LiteralProblem(s); cmdline.LooksLiteral(s) && p != "" {
+		return ": " + p
+	}
+	return ""
+}
+
+// maxRecvBuffer is the largest SO_RCVBUF the kernel takes: it doubles the
+// value into an int, so it caps a request at INT_MAX/2. A larger number
+// would wrap on its way into the 32-bit option.
+const maxRecvBuffer = math.MaxInt32 / 2
+
+// listWords joins "a", "a and b", "a, b and c".
+func listWords(w []string) string {
+	switch len(w) {
+	case 0:
+		return ""
+	case 1:
+		return w[0]
+	}
+	return strings.Join(w[:len(w)-1], ", ") + " and " + w[len(w)-1]
 }

@@ -66,9 +66,12 @@ func runIfaces(c *cli.Context) error {
 	}
 	var ifs []broadcast.Interface
 	if n := c.String("iface"); n != "" {
+		if err := ifaceCheck(c, "iface", n); err != nil {
+			return usageError(name, "%v", err)
+		}
 		ifi, err := broadcast.InterfaceByName(n)
 		if err != nil {
-			return usageError(name, "--iface: %v", err)
+			return failure(name, "%s: %v", flagRef(c, "iface"), err)
 		}
 		ifs = []broadcast.Interface{ifi}
 	} else {

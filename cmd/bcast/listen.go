@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"slices"
@@ -61,7 +60,7 @@ func listenCommand() *cli.Command {
 		UsageText:   "bcast listen --listen [ADDR:]PORT [--group G]... [options]",
 		Description: listenDescription,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "listen", Aliases: []string{"l"}, EnvVars: []string{envListen}, Usage: "bind `[ADDR:]PORT` (keep the wildcard address to receive broadcasts)"},
+			&cli.StringFlag{Name: "listen", Aliases: []string{"l"}, Usage: "bind `[ADDR:]PORT` (keep the wildcard address to receive broadcasts)"},
 			groupFlag("join multicast group `G` (239.1.2.3, ff02::fb%eth0, SOURCE,GROUP; repeatable)"),
 			ifaceFlag("only datagrams that arrived on interface `NAME`; join groups there"),
 			&cli.BoolFlag{Name: "bind-device", Usage: "also bind the socket to --iface (SO_BINDTODEVICE)"},
@@ -114,17 +113,14 @@ func planListen(c *cli.Context) (*listenPlan, error) {
 		hex: c.Bool("hex"), stamp: c.Bool("seq"), expect: c.Uint64("expect"),
 		quiet: c.Bool("quiet"), json: c.Bool("json"), batch: c.Int("batch"),
 	}
-	if p.timeout < 0 || p.idle < 0 {
-		return nil, errors.New("--timeout and --idle must not be negative")
-	}
 	if c.IsSet("expect") && !p.stamp {
 		return nil, errors.New("--expect needs --seq")
 	}
-	addr, err := parseEndpoint(c.Context, "listen", c.String("listen"), true)
+	addr, err := parseEndpoint(c, "listen", c.String("listen"), true)
 	if err != nil {
 		return nil, err
 	}
-	p.groups, err = parseGroups(c.StringSlice("group"))
+	p.groups, err = parseGroups(c, c.StringSlice("group"))
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +128,7 @@ func planListen(c *cli.Context) (*listenPlan, error) {
 	for _, g := range p.groups {
 		if g.Is6() && !v6 {
 			if !addr.Addr().IsUnspecified() {
-				return nil, fmt.Errorf("--group %s is IPv6 but --listen %s is IPv4", g, addr)
+				return nil, fmt.Errorf("%s is IPv6 but %s is IPv4", flagVal(c, "group", g), flagVal(c, "listen", addr))
 			}
 			// A dual-stack [::] socket takes IPv4 and IPv6 groups alike.
 			addr, v6 = netip.AddrPortFrom(netip.IPv6Unspecified(), addr.Port()), true
@@ -153,17 +149,17 @@ func planListen(c *cli.Context) (*listenPlan, error) {
 		return nil, errors.New("--bind-device needs --iface")
 	}
 	if p.cfg.Iface != "" {
-		if _, err := net.InterfaceByName(p.cfg.Iface); err != nil {
-			return nil, fmt.Errorf("--iface %q: no such interface", p.cfg.Iface)
+		if err := ifaceCheck(c, "iface", p.cfg.Iface); err != nil {
+			return nil, err
 		}
 	}
-	if err := checkRange("buffer", p.cfg.BufSize, 1, 1<<20); err != nil {
+	if err := inRange(c, "buffer", p.cfg.BufSize, 1, 1<<20); err != nil {
 		return nil, err
 	}
-	if p.cfg.RecvBuffer < 0 {
-		return nil, fmt.Errorf("--recv-buffer %d: must not be negative", p.cfg.RecvBuffer)
+	if err := inRange(c, "recv-buffer", p.cfg.RecvBuffer, 0, maxRecvBuffer); err != nil {
+		return nil, err
 	}
-	if err := checkRange("batch", p.batch, 1, maxBatch); err != nil {
+	if err := inRange(c, "batch", p.batch, 1, maxBatch); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -620,7 +616,7 @@ func listenSummary(st *listenState, filtered uint64, elapsed time.Duration, stam
 }
 
 func summaryText(m map[string]any, stamp bool) string {
-	line := fmt.Sprintf("%s (%d bytes) in %.3fs; kernel drops %d", plural(m["datagrams"].(uint64), "datagram"), m["bytes"], m["elapsed_s"], m["kernel_drops"])
+	line := fmt.Sprintf("%s (%s) in %.3fs; kernel drops %d", plural(m["datagrams"].(uint64), "datagram"), plural(m["bytes"].(uint64), "byte"), m["elapsed_s"], m["kernel_drops"])
 	if f := m["filtered"].(uint64); f > 0 {
 		line += fmt.Sprintf("; %d on other interfaces skipped", f)
 	}

@@ -39,11 +39,11 @@ func pingCommand() *cli.Command {
 		UsageText:   "bcast ping --to ADDR:PORT [options]",
 		Description: pingDescription,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "to", Aliases: []string{"t"}, EnvVars: []string{envTo}, Usage: "the echo server `ADDR:PORT` (a broadcast or group address reaches several)"},
+			&cli.StringFlag{Name: "to", Aliases: []string{"t"}, Usage: "the echo server `ADDR:PORT` (a broadcast or group address reaches several)"},
 			&cli.Uint64Flag{Name: "count", Aliases: []string{"c"}, Value: 5, Usage: "datagrams to send (`N`; 0: until Ctrl-C)"},
 			&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "time between datagrams (`D`)"},
 			&cli.IntFlag{Name: "size", Aliases: []string{"s"}, Value: 64, Usage: "datagram length in `BYTES` (at least 40, the stamp)"},
-			&cli.DurationFlag{Name: "wait", Aliases: []string{"w"}, Value: 2 * time.Second, Usage: "after the last datagram, wait `D` for replies"},
+			&cli.DurationFlag{Name: "wait", Value: 2 * time.Second, Usage: "after the last datagram, wait `D` for replies"},
 			ifaceFlag("send out of interface `NAME`"),
 			ttlFlag("IP TTL / IPv6 hop limit (`N`, 1-255)"),
 			quietFlag("only the summary"),
@@ -80,35 +80,27 @@ func runPing(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usageError(name, "unexpected argument %q", c.Args().First())
 	}
-	to, err := parseEndpoint(c.Context, "to", c.String("to"), false)
+	to, err := parseEndpoint(c, "to", c.String("to"), false)
 	if err != nil {
 		return usageError(name, "%v", err)
 	}
 	if to.Port() == 0 {
-		return usageError(name, "--to %q: port 0 cannot be sent to", c.String("to"))
+		return usageError(name, "%s: port 0 cannot be sent to", flagVal(c, "to", c.String("to")))
 	}
 	size := c.Int("size")
-	if err := checkRange("size", size, seq.HeaderLen, maxPayload); err != nil {
+	if err := inRange(c, "size", size, seq.HeaderLen, maxPayload); err != nil {
 		return usageError(name, "%v", err)
 	}
 	interval, wait, count := c.Duration("interval"), c.Duration("wait"), c.Uint64("count")
-	if interval < 0 || wait < 0 {
-		return usageError(name, "--interval and --wait must not be negative")
-	}
 	cfg := broadcast.SenderConfig{Network: "udp4", Iface: c.String("iface")}
 	if a := to.Addr(); a.Is6() && !a.Is4In6() {
 		cfg.Network = "udp6"
 	}
-	if z := to.Addr().Zone(); z != "" && cfg.Iface == "" {
-		cfg.Iface = z
-	}
-	if cfg.Iface != "" {
-		if _, err := net.InterfaceByName(cfg.Iface); err != nil {
-			return usageError(name, "--iface %q: no such interface", cfg.Iface)
-		}
+	if to, cfg.Iface, err = destIface(c, "to", to, cfg.Iface); err != nil {
+		return usageError(name, "%v", err)
 	}
 	if c.IsSet("ttl") {
-		if err := checkRange("ttl", c.Int("ttl"), 1, 255); err != nil {
+		if err := inRange(c, "ttl", c.Int("ttl"), 1, 255); err != nil {
 			return usageError(name, "%v", err)
 		}
 		cfg.TTL = c.Int("ttl")
@@ -234,7 +226,8 @@ func runPing(c *cli.Context) error {
 	switch {
 	case sendErr != nil:
 		return failure(name, "send to %s: %s", to, explained(sendErr))
-	case received == 0 && sent > 0 && c.Context.Err() == nil:
+	case received == 0 && sent > 0:
+		// Also after Ctrl-C: nothing came back, whatever ended the run.
 		return cli.Exit(fmt.Sprintf("%s: no reply from %s", name, to), exitTimeout)
 	}
 	return nil

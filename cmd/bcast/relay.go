@@ -14,15 +14,15 @@ import (
 )
 
 const relayDescription = `Forward broadcasts (and multicast) from one LAN to others, as
-udp-broadcast-relay does: a datagram arriving on a --from interface goes out
-of every --to interface but the one it came in by, with its payload
+udp-broadcast-relay does: a datagram arriving on a --from-iface interface goes out
+of every --to-iface interface but the one it came in by, with its payload
 unchanged, to the same port: a limited broadcast as a limited broadcast, a
-directed broadcast to each --to interface's own subnet, a group to the
+directed broadcast to each --to-iface interface's own subnet, a group to the
 same group.
 
-   bcast relay --port 9999 --from eth0 --to eth1
-   bcast relay --port 9999 --from eth0 --from eth1 --to eth0 --to eth1   (both ways)
-   bcast relay --port 5000 --group 239.1.2.3 --no-broadcast --from eth0 --to wg0 --ttl 2
+   bcast relay --port 9999 --from-iface eth0 --to-iface eth1
+   bcast relay --port 9999 --from-iface eth0 --from-iface eth1 --to-iface eth0 --to-iface eth1   (both ways)
+   bcast relay --port 5000 --group 239.1.2.3 --no-broadcast --from-iface eth0 --to-iface wg0 --ttl 2
 
 A relayed datagram is never relayed back:
   1. datagrams from this host's own addresses are not relayed;
@@ -41,12 +41,13 @@ func relayCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "relay",
 		Usage:       "forward broadcasts and multicast between interfaces, without loops",
-		UsageText:   "bcast relay --port PORT --from IFACE... --to IFACE... [--group G]... [options]",
+		UsageText:   "bcast relay --port PORT --from-iface NAME... --to-iface NAME... [--group G]... [options]",
 		Description: relayDescription,
 		Flags: []cli.Flag{
-			&cli.UintFlag{Name: "port", Aliases: []string{"p"}, EnvVars: []string{envPort}, Usage: "the UDP `PORT` to relay"},
-			&cli.StringSliceFlag{Name: "from", Usage: "take datagrams arriving on interface `NAME` (repeatable)"},
-			&cli.StringSliceFlag{Name: "to", Usage: "send them out of interface `NAME` (repeatable)"},
+			&cli.UintFlag{Name: "port", Aliases: []string{"p"}, Usage: "the UDP `PORT` to relay"},
+			&cli.StringSliceFlag{Name: "from-iface", Usage: "take datagrams arriving on interface `NAME` (repeatable)"},
+			&cli.StringSliceFlag{Name: "to-iface", Usage: "send them out of interface `NAME` (repeatable)"},
+			oldName("from", "from-iface"),
 			groupFlag("also relay multicast group `G`, joined on each --from interface (repeatable)"),
 			&cli.BoolFlag{Name: "no-broadcast", Usage: "relay only the --group datagrams"},
 			ttlFlag("TTL of relayed multicast (`N`, default 1)"),
@@ -79,28 +80,58 @@ func runRelay(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usageError(name, "unexpected argument %q", c.Args().First())
 	}
-	port := c.Uint("port")
-	if port == 0 || port > 65535 {
-		return usageError(name, "--port %d: must be 1 to 65535", port)
+	from := append(c.StringSlice("from-iface"), c.StringSlice("from")...)
+	if c.IsSet("from") {
+		fmt.Fprintf(c.App.ErrWriter, "%s: note: --from is now --from-iface; the old name goes in the next release\n", name)
 	}
-	groups, err := parseGroups(c.StringSlice("group"))
+	var missing []string
+	for _, f := range []struct {
+		name  string
+		given bool
+	}{{"--port", c.IsSet("port")}, {"--from-iface", len(from) > 0}, {"--to-iface", c.IsSet("to-iface")}} {
+		if !f.given {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		verb := "are"
+		if len(missing) == 1 {
+			verb = "is"
+		}
+		return usageError(name, "%s %s required: the UDP port to relay, the interfaces to take datagrams from (--from-iface) and to send them out of (--to-iface)",
+			listWords(missing), verb)
+	}
+	port := c.Uint("port")
+	if err := inRange(c, "port", port, 1, 65535); err != nil {
+		return usageError(name, "%v", err)
+	}
+	groups, err := parseGroups(c, c.StringSlice("group"))
 	if err != nil {
 		return usageError(name, "%v", err)
 	}
 	cfg := relay.Config{
-		Port: uint16(port), From: c.StringSlice("from"), To: c.StringSlice("to"),
+		Port: uint16(port), From: from, To: c.StringSlice("to-iface"),
 		Broadcast: !c.Bool("no-broadcast"), Groups: groups, Window: c.Duration("window"),
 		RecvBuffer: c.Int("recv-buffer"),
 	}
+	if err := inRange(c, "recv-buffer", cfg.RecvBuffer, 0, maxRecvBuffer); err != nil {
+		return usageError(name, "%v", err)
+	}
+	for _, f := range []struct {
+		flag  string
+		names []string
+	}{{"from-iface", cfg.From}, {"to-iface", cfg.To}} {
+		for _, n := range f.names {
+			if err := ifaceCheck(c, f.flag, n); err != nil {
+				return usageError(name, "%v", err)
+			}
+		}
+	}
 	switch {
-	case len(cfg.From) == 0:
-		return usageError(name, "--from is required (an interface to take datagrams from)")
-	case len(cfg.To) == 0:
-		return usageError(name, "--to is required (an interface to send them out of)")
 	case !cfg.Broadcast && len(groups) == 0:
 		return usageError(name, "--no-broadcast leaves nothing to relay: add --group")
 	case cfg.Window <= 0:
-		return usageError(name, "--window %v: must be above 0", cfg.Window)
+		return usageError(name, "%s: must be above 0", flagVal(c, "window", cfg.Window))
 	}
 	for _, g := range groups {
 		if g.Is6() {
@@ -111,7 +142,7 @@ func runRelay(c *cli.Context) error {
 		return usageError(name, "IPv6 groups need --no-broadcast (IPv6 has no broadcast; run a second relay for IPv4)")
 	}
 	if c.IsSet("ttl") {
-		if err := checkRange("ttl", c.Int("ttl"), 1, 255); err != nil {
+		if err := inRange(c, "ttl", c.Int("ttl"), 1, 255); err != nil {
 			return usageError(name, "%v", err)
 		}
 		cfg.TTL = c.Int("ttl")

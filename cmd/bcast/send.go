@@ -8,9 +8,11 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"regexp"
 	"time"
 
 	"github.com/bcastdev/bcast/broadcast"
+	"github.com/bcastdev/bcast/internal/cmdline"
 	"github.com/bcastdev/bcast/internal/pace"
 	"github.com/bcastdev/bcast/internal/seq"
 	"github.com/bcastdev/bcast/multicast"
@@ -66,7 +68,7 @@ func sendCommand() *cli.Command {
 		UsageText:   "bcast send --to ADDR:PORT [--message TEXT | --file PATH | < input] [options]",
 		Description: sendDescription,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "to", Aliases: []string{"t"}, EnvVars: []string{envTo}, Usage: "destination `ADDR:PORT`: a host, x.x.x.255, 255.255.255.255, a group, [ff02::1%eth0]:PORT, or :PORT with --all-interfaces"},
+			&cli.StringFlag{Name: "to", Aliases: []string{"t"}, Usage: "destination `ADDR:PORT`: a host, x.x.x.255, 255.255.255.255, a group, [ff02::1%eth0]:PORT, or :PORT with --all-interfaces"},
 			ifaceFlag("send out of interface `NAME` (IP_PKTINFO; the multicast interface for a group)"),
 			&cli.BoolFlag{Name: "bind-device", Usage: "also bind the socket to --iface (SO_BINDTODEVICE)"},
 			&cli.BoolFlag{Name: "all-interfaces", Aliases: []string{"A"}, Usage: "send once out of every interface that can: 255.255.255.255 as a limited broadcast on each, :PORT as each subnet's directed broadcast, a group on each multicast interface"},
@@ -79,7 +81,7 @@ func sendCommand() *cli.Command {
 			&cli.IntFlag{Name: "size", Aliases: []string{"s"}, Value: -1, Usage: "datagram length in `BYTES`: pads the payload (or makes one) up to it", DefaultText: "the payload's"},
 			&cli.Uint64Flag{Name: "count", Aliases: []string{"c"}, Value: 1, Usage: "datagrams to send (`N`; 0: until Ctrl-C)"},
 			&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "time between datagrams (`D`; 0: as fast as possible)"},
-			&cli.Float64Flag{Name: "rate", Usage: "datagrams per second (`PPS`), instead of --interval"},
+			&cli.Float64Flag{Name: "rate", Usage: "datagrams per second (`PPS`; 0: as fast as possible), instead of --interval"},
 			&cli.BoolFlag{Name: "seq", Usage: "stamp a sequence number and send time (see bcast listen --seq)"},
 			&cli.IntFlag{Name: "batch", Value: defaultSendBatch, DefaultText: fmt.Sprintf("%d, %d with --gso", defaultSendBatch, defaultGSOBatch), Usage: sendBatchUsage},
 			&cli.BoolFlag{Name: "gso", Usage: "hand each batch to the kernel as UDP_SEGMENT sends (GSO); where the kernel or interface refuses, it says so once and sends without"},
@@ -125,6 +127,11 @@ const (
 func runSend(c *cli.Context) error {
 	const name = "bcast send"
 	p, err := planSend(c)
+	if errors.Is(err, errInterrupted) {
+		// Ctrl-C is a normal end (exit 0), but nothing went: say so.
+		fmt.Fprintf(c.App.ErrWriter, "%s: %v\n", name, err)
+		return nil
+	}
 	if err != nil {
 		return usageError(name, "%v", err)
 	}
@@ -155,7 +162,7 @@ func runSend(c *cli.Context) error {
 		if elapsed > 0 {
 			rate = float64(res.sent) / elapsed.Seconds()
 		}
-		line := fmt.Sprintf("%s sent (%d bytes) to %s in %.3fs (%.1f/s), %s; %s", plural(res.sent, "datagram"), res.bytes, p.to,
+		line := fmt.Sprintf("%s sent (%s) to %s in %.3fs (%.1f/s), %s; %s", plural(res.sent, "datagram"), plural(res.bytes, "byte"), p.to,
 			elapsed.Seconds(), rate, plural(res.failed, "error"), res.pathText())
 		if p.stamp {
 			line += fmt.Sprintf(", run %016x", run)
@@ -269,19 +276,19 @@ func planSend(c *cli.Context) (*sendPlan, error) {
 	if c.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (the payload goes in --message)", c.Args().First())
 	}
-	to, err := parseEndpoint(c.Context, "to", c.String("to"), true)
+	to, err := parseEndpoint(c, "to", c.String("to"), true)
 	if err != nil {
 		return nil, err
 	}
 	if to.Port() == 0 {
-		return nil, fmt.Errorf("--to %q: port 0 cannot be sent to", c.String("to"))
+		return nil, fmt.Errorf("%s: port 0 cannot be sent to", flagVal(c, "to", c.String("to")))
 	}
 	p.to = to
 	a := to.Addr()
 	all := c.Bool("all-interfaces")
 	switch {
 	case !all && a.IsUnspecified():
-		return nil, fmt.Errorf("--to %q: no address (:PORT means every subnet's directed broadcast, with --all-interfaces)", c.String("to"))
+		return nil, fmt.Errorf("%s: no address (:PORT means every subnet's directed broadcast, with --all-interfaces)", flagVal(c, "to", c.String("to")))
 	case all && a == broadcast.LimitedBroadcast():
 		p.fanout = limited
 	case all && a == netip.IPv4Unspecified():
@@ -297,34 +304,33 @@ func planSend(c *cli.Context) (*sendPlan, error) {
 	if a.Is6() && !a.Is4In6() {
 		cfg.Network = "udp6"
 	}
-	if z := a.Zone(); z != "" {
-		if cfg.Iface != "" && cfg.Iface != z {
-			return nil, fmt.Errorf("--to %q names interface %s but --iface is %s", c.String("to"), z, cfg.Iface)
+	if p.fanout == multiAll && cfg.Iface != "" {
+		if err := ifaceCheck(c, "iface", cfg.Iface); err != nil {
+			return nil, err
 		}
-		cfg.Iface = z
+	} else if p.fanout != multiAll {
+		// A fan-out of a link-scoped group zones it per interface.
+		if p.to, cfg.Iface, err = destIface(c, "to", p.to, cfg.Iface); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.BindDevice && cfg.Iface == "" {
 		return nil, errors.New("--bind-device needs --iface")
 	}
-	if cfg.Iface != "" {
-		if _, err := net.InterfaceByName(cfg.Iface); err != nil {
-			return nil, fmt.Errorf("--iface %q: no such interface", cfg.Iface)
-		}
-	}
 	if c.IsSet("ttl") {
-		if err := checkRange("ttl", c.Int("ttl"), 1, 255); err != nil {
+		if err := inRange(c, "ttl", c.Int("ttl"), 1, 255); err != nil {
 			return nil, err
 		}
 		cfg.TTL = c.Int("ttl")
 	}
-	if err := checkRange("tos", c.Int("tos"), 0, 255); err != nil {
+	if err := inRange(c, "tos", c.Int("tos"), 0, 255); err != nil {
 		return nil, err
 	}
 	cfg.TOS = c.Int("tos")
 	if s := c.String("src"); s != "" {
 		src, err := netip.ParseAddr(s)
 		if err != nil {
-			return nil, fmt.Errorf("--src %q: not an IP address", s)
+			return nil, fmt.Errorf("%s: not an IP address%s", flagVal(c, "src", s), literalHint(s))
 		}
 		if src.Unmap().Is4() != a.Unmap().Is4() {
 			return nil, fmt.Errorf("--src %s and --to %s are of different IP versions", src, a)
@@ -345,10 +351,13 @@ func planSend(c *cli.Context) (*sendPlan, error) {
 			return nil, errors.New("--rate and --interval: give one")
 		}
 		r := c.Float64("rate")
-		if r <= 0 || r > 1e9 {
-			return nil, fmt.Errorf("--rate %v: must be above 0 (datagrams per second)", r)
+		if r < 0 || r > 1e9 {
+			return nil, fmt.Errorf("%s: must be 0 (as fast as possible) to 1e9 datagrams per second", flagVal(c, "rate", r))
 		}
-		p.interval = time.Duration(float64(time.Second) / r)
+		p.interval = 0 // --rate 0: as fast as possible, as in bench
+		if r > 0 {
+			p.interval = time.Duration(float64(time.Second) / r)
+		}
 	}
 	if p.interval < 0 {
 		return nil, fmt.Errorf("--interval %v: must not be negative", p.interval)
@@ -365,11 +374,11 @@ func planSend(c *cli.Context) (*sendPlan, error) {
 		size := c.Int("size")
 		switch {
 		case size < 0 || size > maxPayload:
-			return nil, fmt.Errorf("--size %d: must be 0 to %d", size, maxPayload)
+			return nil, fmt.Errorf("%s: must be 0 to %d", flagVal(c, "size", size), maxPayload)
 		case size < len(payload) && p.stamp && size < seq.HeaderLen:
-			return nil, fmt.Errorf("--size %d: --seq needs at least %d bytes for its stamp", size, seq.HeaderLen)
+			return nil, fmt.Errorf("%s: --seq needs at least %d bytes for its stamp", flagVal(c, "size", size), seq.HeaderLen)
 		case size < len(payload):
-			return nil, fmt.Errorf("--size %d: smaller than the %d-byte payload", size, len(payload))
+			return nil, fmt.Errorf("%s: smaller than the %d-byte payload", flagVal(c, "size", size), len(payload))
 		}
 		payload = pad(payload, size)
 	}
@@ -381,36 +390,79 @@ func planSend(c *cli.Context) (*sendPlan, error) {
 }
 
 // readPayload returns the user's payload: --message, --file, or standard
-// input when nothing else (not even --seq or --size) says what to send.
+// input when nothing else (not even --seq or --size) says what to send. An
+// empty file or standard input is refused unless --seq or --size makes the
+// datagram: an empty datagram is asked for with --size 0, not by accident.
 func readPayload(c *cli.Context, stamp bool) ([]byte, error) {
 	msg, file := c.String("message"), c.String("file")
+	sized := stamp || c.IsSet("size")
+	var b []byte
+	var err error
+	what := "standard input"
 	switch {
 	case c.IsSet("message") && file != "":
 		return nil, errors.New("--message and --file: give one")
 	case c.IsSet("message"):
 		return []byte(msg), nil
 	case file == "-":
-		return readLimited(c.App.Reader, "standard input")
+		b, err = readStdin(c)
 	case file != "":
-		f, err := os.Open(file)
-		if err != nil {
-			return nil, fmt.Errorf("--file: %v", err)
+		f, oerr := os.Open(file)
+		if oerr != nil {
+			return nil, fmt.Errorf("--file %s: %v", cmdline.Quote(file), fileProblem(oerr))
 		}
 		defer f.Close()
-		return readLimited(f, file)
-	case stamp || c.IsSet("size"):
+		what = file
+		b, err = readLimited(f, file)
+	case sized:
 		return nil, nil
-	}
-	if f, ok := c.App.Reader.(*os.File); ok {
-		if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
-			return nil, errors.New("nothing to send: give --message TEXT, --file PATH, --size N or --seq, or pipe the payload in")
+	default:
+		if f, ok := c.App.Reader.(*os.File); ok {
+			if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
+				return nil, errors.New("nothing to send: give --message TEXT, --file PATH, --size N or --seq, or pipe the payload in")
+			}
 		}
+		b, err = readStdin(c)
 	}
-	b, err := readLimited(c.App.Reader, "standard input")
-	if err == nil && len(b) == 0 {
-		return nil, errors.New("nothing to send: standard input was empty (for an empty datagram: --size 0)")
+	if err == nil && len(b) == 0 && !sized {
+		return nil, fmt.Errorf("nothing to send: %s is empty (for an empty datagram: --size 0)", what)
 	}
 	return b, err
+}
+
+// errInterrupted ends a send stopped (Ctrl-C) while it waited for its
+// payload on standard input.
+var errInterrupted = errors.New("stopped while reading standard input; nothing sent")
+
+// readStdin reads standard input, unless the command is stopped first: a
+// pipe whose writer is still running ("sleep 3 | bcast send") must not
+// keep Ctrl-C waiting, nor be reported as empty.
+func readStdin(c *cli.Context) ([]byte, error) {
+	type read struct {
+		b   []byte
+		err error
+	}
+	done := make(chan read, 1)
+	go func() {
+		b, err := readLimited(c.App.Reader, "standard input")
+		done <- read{b, err}
+	}()
+	select {
+	case r := <-done:
+		return r.b, r.err
+	case <-c.Context.Done():
+		return nil, errInterrupted
+	}
+}
+
+// fileProblem is why a file could not be opened, without the path the
+// caller already names.
+func fileProblem(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
 }
 
 func readLimited(r io.Reader, what string) ([]byte, error) {
@@ -515,7 +567,7 @@ func reportSent(stdout, stderr *out, p *sendPlan, r broadcast.Result, n uint64) 
 			j.Seq = n
 		}
 		if r.Err != nil {
-			j.Type, j.Error, j.Explain = "error", r.Err.Error(), broadcast.Explain(r.Err)
+			j.Type, j.Error, j.Explain = "error", userText(r.Err), broadcast.Explain(r.Err)
 		}
 		if r.Err != nil || !p.quiet {
 			stdout.JSON(j)
@@ -546,7 +598,17 @@ func reportSent(stdout, stderr *out, p *sendPlan, r broadcast.Result, n uint64) 
 // any.
 func explained(err error) string {
 	if e := broadcast.Explain(err); e != "" {
-		return err.Error() + "\n  " + e
+		return userText(err) + "\n  " + e
 	}
-	return err.Error()
+	return userText(err)
+}
+
+// pkgPrefix matches the Go package names the library's layers put in front
+// of their errors ("dgram: sendmsg ...").
+var pkgPrefix = regexp.MustCompile(`(^|: )(dgram|broadcast|multicast|discovery|relay|netlink|msghdr): `)
+
+// userText is err's message without those names: a user knows the
+// command, not its packages.
+func userText(err error) string {
+	return pkgPrefix.ReplaceAllString(err.Error(), "$1")
 }

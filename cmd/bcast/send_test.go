@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSendFailureExplained(t *testing.T) {
@@ -87,7 +91,81 @@ func TestSendPayloadSources(t *testing.T) {
 func TestSendQuietPrintsOnlySummary(t *testing.T) {
 	_, first := start(t, "listen", "--listen", "127.0.0.1:0", "--json")
 	r := runApp(t, "", "send", "--to", first["addr"].(string), "-m", "q", "--quiet")
-	if r.code != 0 || r.stdout != "" || !strings.Contains(r.stderr, "1 datagram sent") {
+	if r.code != 0 || r.stdout != "" || !strings.Contains(r.stderr, "1 datagram sent (1 byte) to ") {
 		t.Errorf("exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestSendEmptyPayloadRefused(t *testing.T) {
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"stdin", nil, "nothing to send: standard input is empty (for an empty datagram: --size 0)"},
+		{"file -", []string{"--file", "-"}, "nothing to send: standard input is empty"},
+		{"empty file", []string{"--file", empty}, "nothing to send: " + empty + " is empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runApp(t, "", append([]string{"send", "--to", "127.0.0.1:9"}, tt.args...)...)
+			if r.code != exitUsage || !strings.Contains(r.stderr, tt.want) {
+				t.Errorf("exit %d, stderr:\n%s\nwant exit 2 saying %q", r.code, r.stderr, tt.want)
+			}
+		})
+	}
+	// An empty datagram on purpose: --size 0 with an empty file.
+	l, first := start(t, "listen", "--listen", "127.0.0.1:0", "--json", "--count", "1")
+	if r := runApp(t, "", "send", "--to", first["addr"].(string), "--file", empty, "--size", "0"); r.code != 0 {
+		t.Fatalf("--size 0: exit %d\n%s", r.code, r.stderr)
+	}
+	if d := l.next(); d["len"] != float64(0) {
+		t.Errorf("got %v; want an empty datagram", d)
+	}
+}
+
+// blockingReader is a standard input whose writer never writes.
+type blockingReader struct{ c chan struct{} }
+
+func (b blockingReader) Read([]byte) (int, error) { <-b.c; return 0, io.EOF }
+
+func TestSendInterruptedWhileReadingStdin(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	stop := make(chan struct{})
+	defer close(stop)
+	var stdout, stderr bytes.Buffer
+	app := newApp(&stdout, &stderr)
+	app.Reader = blockingReader{stop}
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	code := exitCode(app.RunContext(ctx, []string{"bcast", "send", "--to", "127.0.0.1:9"}), &stderr)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v to stop", d)
+	}
+	if code != exitOK || !strings.Contains(stderr.String(), "stopped while reading standard input; nothing sent") {
+		t.Errorf("exit %d, stderr:\n%s", code, stderr.String())
+	}
+}
+
+func TestSendRateZeroIsFlatOut(t *testing.T) {
+	l, first := start(t, "listen", "--listen", "127.0.0.1:0", "--json", "--count", "5")
+	r := runApp(t, "", "send", "--to", first["addr"].(string), "--count", "5", "--rate", "0", "-m", "x", "--quiet")
+	if r.code != 0 || !strings.Contains(r.stderr, "5 datagrams sent") {
+		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	lines, _ := l.rest()
+	if n := len(ofType(lines, "datagram")); n != 5 {
+		t.Errorf("listener got %d datagrams; want 5", n)
+	}
+}
+
+func TestRelayOldFromStillWorks(t *testing.T) {
+	r := runApp(t, "", "relay", "--port", "9", "--from", "lo", "--to-iface", "lo", "--timeout", "10ms", "--quiet")
+	if r.code != 0 || !strings.Contains(r.stderr, "note: --from is now --from-iface") || !strings.Contains(r.stderr, "from lo to lo") {
+		t.Errorf("exit %d, stderr:\n%s", r.code, r.stderr)
 	}
 }

@@ -48,9 +48,9 @@ func sendBatchFlag(c *cli.Context, gso bool) (int, error) {
 	case gso && n < 2:
 		return 0, fmt.Errorf("--gso needs --batch 2 or more (it packs a batch into one send), not %d", n)
 	case gso:
-		return n, checkRange("batch", n, 2, maxGSOBatch)
+		return n, inRange(c, "batch", n, 2, maxGSOBatch)
 	}
-	return n, checkRange("batch", n, 1, maxBatch)
+	return n, inRange(c, "batch", n, 1, maxBatch)
 }
 
 // sendBatchUsage is the help of send's and bench's --batch.
@@ -209,7 +209,11 @@ func (p *sendPlan) stream(ctx context.Context, s *broadcast.Sender, run uint64, 
 			res.failed++
 			failed := result
 			failed.Err = serr
-			reportSent(stdout, stderr, p, failed, n)
+			if p.json {
+				// In text the error ends the run and is said once, by
+				// runSend; JSON also gets its object.
+				reportSent(stdout, stderr, p, failed, n)
+			}
 			res.fatal = serr
 			break
 		}

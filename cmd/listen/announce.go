@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/bcastdev/bcast/broadcast/discovery"
+	"github.com/bcastdev/bcast/internal/cmdline"
 	"github.com/bcastdev/bcast/internal/daemon"
 	"github.com/urfave/cli/v2"
 )
@@ -25,8 +26,10 @@ var announceFlags = []cli.Flag{
 	&cli.StringFlag{Name: "instance", Category: catAnnounce, Usage: "instance `ID` to announce (default: the host name; one longer than 63 bytes is cut to its first 54 and '-' and 8 hex digits of its SHA-256)"},
 	&cli.StringSliceFlag{Name: "text", Category: catAnnounce, Usage: "announce the pair `KEY=VALUE` (repeatable)"},
 	&cli.UintFlag{Name: "discovery-port", Category: catAnnounce, Value: discovery.DefaultPort, Usage: "discovery messages travel to UDP `PORT`"},
-	&cli.StringSliceFlag{Name: "discovery-to", Category: catAnnounce, Usage: "send discovery messages to `ADDR` (IP:PORT) instead of broadcasting (repeatable)"},
-	&cli.StringSliceFlag{Name: "discovery-interface", Category: catAnnounce, Usage: "take part in discovery on interface `NAME` only (repeatable)"},
+	&cli.StringSliceFlag{Name: "discovery-dest", Category: catAnnounce, Usage: "send discovery messages to `ADDR` (IP:PORT) instead of broadcasting (repeatable)"},
+	&cli.StringSliceFlag{Name: "discovery-iface", Category: catAnnounce, Usage: "take part in discovery on interface `NAME` only (repeatable)"},
+	&cli.StringSliceFlag{Name: "discovery-to", Hidden: true, Usage: "old name of --discovery-dest"},
+	&cli.StringSliceFlag{Name: "discovery-interface", Hidden: true, Usage: "old name of --discovery-iface"},
 }
 
 // parseAnnounce checks the announce flags: with --mode announce it returns
@@ -78,14 +81,19 @@ func parseAnnounce(c *cli.Context, announce bool) (*discovery.AnnouncerConfig, e
 		return nil, fmt.Errorf("--discovery-port %d: want 1-65535", port)
 	}
 	cfg.Link.Port = uint16(port)
-	for _, text := range c.StringSlice("discovery-to") {
+	for _, text := range append(c.StringSlice("discovery-dest"), c.StringSlice("discovery-to")...) {
 		ap, err := netip.ParseAddrPort(text)
 		if err != nil {
-			return nil, fmt.Errorf("--discovery-to %q: want IP:PORT", text)
+			return nil, fmt.Errorf("--discovery-dest %q: want IP:PORT", text)
 		}
 		cfg.Link.Destinations = append(cfg.Link.Destinations, ap)
 	}
-	cfg.Link.Interfaces = c.StringSlice("discovery-interface")
+	cfg.Link.Interfaces = append(c.StringSlice("discovery-iface"), c.StringSlice("discovery-interface")...)
+	for _, n := range cfg.Link.Interfaces {
+		if err := cmdline.CheckInterface("--discovery-iface", n); err != nil {
+			return nil, err
+		}
+	}
 	return cfg, nil
 }
 

@@ -39,8 +39,8 @@ func TestAnnounce(t *testing.T) {
 	port := freeUDPPort(t)
 	dest := fmt.Sprintf("127.255.255.255:%d", port)
 	p := startDaemon(t, "--mode", "announce", "--service", "listen-test", "--instance", "test-1",
-		"--text", "version=1", "--discovery-port", strconv.Itoa(int(port)), "--discovery-to", dest,
-		"--discovery-interface", "lo", "--tcp", "127.0.0.1:0")
+		"--text", "version=1", "--discovery-port", strconv.Itoa(int(port)), "--discovery-dest", dest,
+		"--discovery-iface", "lo", "--tcp", "127.0.0.1:0")
 	tcp := netip.MustParseAddrPort(p.addr("tcp"))
 
 	b, err := discovery.Browse(discovery.BrowserConfig{Service: "listen-test", Link: discovery.Link{
@@ -106,7 +106,8 @@ func TestAnnounceUsage(t *testing.T) {
 		{"announce without service", []string{"--mode", "announce"}, "--mode announce needs --service"},
 		{"bad service", []string{"--mode", "announce", "--service", "no spaces"}, `--service "no spaces"`},
 		{"bad text", []string{"--mode", "announce", "--service", "s", "--text", "novalue"}, `--text "novalue": want KEY=VALUE`},
-		{"bad destination", []string{"--mode", "announce", "--service", "s", "--discovery-to", "255.255.255.255"}, `--discovery-to "255.255.255.255"`},
+		{"bad destination", []string{"--mode", "announce", "--service", "s", "--discovery-dest", "255.255.255.255"}, `--discovery-dest "255.255.255.255"`},
+		{"old name of destination", []string{"--mode", "announce", "--service", "s", "--discovery-to", "255.255.255.255"}, `--discovery-dest "255.255.255.255"`},
 		{"bad port", []string{"--mode", "announce", "--service", "s", "--discovery-port", "70000"}, "--discovery-port 70000"},
 	}
 	for _, tt := range tests {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/bcastdev/bcast/internal/cmdline"
 	"github.com/urfave/cli/v2"
 )
 
@@ -37,7 +38,7 @@ idle-timeout, max-line, shutdown-timeout, log-level).
 EXIT STATUS:
    0  stopped by SIGTERM or SIGINT after a clean shutdown
    1  runtime failure (cannot bind, pid file locked or unsafe, privilege drop failed, ...)
-   2  usage error (bad flag value, unknown user, uid without --group, bad config file, no listener)`
+   2  usage error (bad flag value, unknown user, uid without --run-group, bad config file, no listener)`
 
 const (
 	catListen = "Listeners"
@@ -51,7 +52,8 @@ var listenerFlags = []cli.Flag{
 	&cli.StringSliceFlag{Name: "udp", Category: catListen, Usage: "serve UDP on `ADDR` (HOST:PORT or :PORT; repeatable)"},
 	&cli.StringSliceFlag{Name: "unix", Category: catListen, Usage: "serve a unix stream socket at `PATH` (@NAME: abstract; repeatable)"},
 	&cli.StringSliceFlag{Name: "unixgram", Category: catListen, Usage: "serve a unix datagram socket at `PATH` (@NAME: abstract; repeatable)"},
-	&cli.StringFlag{Name: "device", Category: catListen, Usage: "bind the TCP and UDP listeners to interface `NAME` (SO_BINDTODEVICE)"},
+	&cli.StringFlag{Name: "iface", Aliases: []string{"i"}, Category: catListen, Usage: "bind the TCP and UDP listeners to interface `NAME` (SO_BINDTODEVICE)"},
+	&cli.StringFlag{Name: "device", Hidden: true, Usage: "old name of --iface"},
 	&cli.StringFlag{Name: "socket-mode", Category: catListen, Value: "0666", Usage: "permission bits `MODE` (octal) of the --unix and --unixgram socket files, owned by --user"},
 }
 
@@ -66,7 +68,7 @@ var protocolFlags = []cli.Flag{
 var daemonFlags = []cli.Flag{
 	&cli.StringFlag{Name: "pidfile", Category: catDaemon, Usage: "write the pid to `FILE`, locked while the daemon runs; refuse to start if another process holds the lock"},
 	&cli.StringFlag{Name: "user", Category: catDaemon, Usage: "after binding, run as `USER` (name or uid)"},
-	&cli.StringFlag{Name: "group", Category: catDaemon, Usage: "after binding, run as `GROUP` (default: the user's group)"},
+	&cli.StringFlag{Name: "run-group", Category: catDaemon, Usage: "after binding, run as Unix group `GROUP` (default: the user's group)"},
 	&cli.StringFlag{Name: "config", Category: catDaemon, Usage: "read settings from `FILE` (key = value), again on SIGHUP"},
 }
 
@@ -76,6 +78,17 @@ var logFlags = []cli.Flag{
 	&cli.StringFlag{Name: "log-level", Category: catLog, Value: "info", Usage: "`LEVEL`: debug, info, warn or error"},
 }
 
+// renamedFlags says what to write instead of a name that was renamed
+// because bcast gives it another meaning, so its old spelling could not
+// stay.
+var renamedFlags = map[string]string{
+	"group": "the Unix group to run as is --run-group now; --group is a multicast group in bcast",
+}
+
+// oldNames are hidden flags that keep an old spelling working for one
+// release: old name -> new name. Both are read; the old one gets a note.
+var oldNames = map[string]string{"device": "iface", "discovery-to": "discovery-dest", "discovery-interface": "discovery-iface"}
+
 // newApp builds the command; tests run it in-process with their own
 // writers.
 func newApp(stdout, stderr io.Writer) *cli.App {
@@ -83,6 +96,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	for _, group := range [][]cli.Flag{listenerFlags, protocolFlags, replyFlags, announceFlags, daemonFlags, logFlags} {
 		flags = append(flags, group...)
 	}
+	flags = append(flags, &cli.BoolFlag{Name: "version", Aliases: []string{"v"}, Usage: "print the version and the VCS revision"})
 	return &cli.App{
 		Name:                      "listen",
 		Usage:                     "the bcast daemon: echo, discard and announce on TCP, UDP and unix sockets",
@@ -94,12 +108,17 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		HideHelpCommand:           true,
 		DisableSliceFlagSeparator: true, // a path may hold a comma
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return usageError("%v", err)
+			return usageError("%s", cmdline.ParseError(flags, renamedFlags, err))
 		},
 		// run reports errors and picks the exit code; cli must not exit
 		// the process itself (tests run the app in-process).
 		ExitErrHandler: func(*cli.Context, error) {},
+		HideVersion:    true, // cli's own version flag is a package variable; ours is in flags
 		Action: func(c *cli.Context) error {
+			if c.Bool("version") {
+				fmt.Fprintln(stdout, cmdline.Version("listen"))
+				return nil
+			}
 			return serve(c, stderr)
 		},
 	}

@@ -428,13 +428,14 @@ func TestPrivilegeDropRefused(t *testing.T) {
 	}
 }
 
-// TestBindToDevice: --device reaches SO_BINDTODEVICE.
+// TestBindToDevice: --iface reaches SO_BINDTODEVICE.
 func TestBindToDevice(t *testing.T) {
-	code, stderr := runToExit(t, "--tcp", "127.0.0.1:0", "--device", "nosuchdev0")
-	if code != exitFailure || !strings.Contains(stderr, "SO_BINDTODEVICE") || !strings.Contains(stderr, "ENODEV") {
-		t.Fatalf("exit code %d, stderr %q; want 1 and ENODEV from SO_BINDTODEVICE", code, stderr)
+	code, stderr := runToExit(t, "--tcp", "127.0.0.1:0", "--iface", "nosuchdev0")
+	// An interface that is not there is caught before any bind.
+	if code != exitUsage || !strings.Contains(stderr, "--iface: no interface nosuchdev0") {
+		t.Fatalf("exit code %d, stderr %q; want 2 naming --iface", code, stderr)
 	}
-	p := launch(t, exec.Command(binPath, "--log-format", "json", "--tcp", "127.0.0.1:0", "--device", "lo"))
+	p := launch(t, exec.Command(binPath, "--log-format", "json", "--tcp", "127.0.0.1:0", "--iface", "lo"))
 	if _, ok := p.waitLog("serving", 10*time.Second); !ok {
 		if strings.Contains(p.stderr(), "EPERM") {
 			t.Skip("binding to a device needs CAP_NET_RAW on this kernel")

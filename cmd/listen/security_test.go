@@ -323,7 +323,7 @@ func TestPIDFileInRootDirectory(t *testing.T) {
 }
 
 // TestUserWithoutEntry: a uid with no passwd entry has no group to take;
-// without --group that is a usage error, with it the daemon runs as that
+// without --run-group that is a usage error, with it the daemon runs as that
 // uid and group.
 func TestUserWithoutEntry(t *testing.T) {
 	uid := ""
@@ -336,12 +336,12 @@ func TestUserWithoutEntry(t *testing.T) {
 		t.Fatal("no uid without an entry between 99999 and 100998")
 	}
 	code, stderr := runToExit(t, "--tcp", "127.0.0.1:0", "--user", uid)
-	if code != exitUsage || !strings.Contains(stderr, "--user "+uid) || !strings.Contains(stderr, "give --group") {
-		t.Fatalf("exit code %d, stderr %q; want %d, naming --user %s and asking for --group", code, stderr, exitUsage, uid)
+	if code != exitUsage || !strings.Contains(stderr, "--user "+uid) || !strings.Contains(stderr, "give --run-group") {
+		t.Fatalf("exit code %d, stderr %q; want %d, naming --user %s and asking for --run-group", code, stderr, exitUsage, uid)
 	}
 	requireRoot(t, "running as another uid")
 	a := nobodyAccount(t)
-	p := startDaemon(t, "--tcp", "127.0.0.1:0", "--user", uid, "--group", strconv.Itoa(a.gid))
+	p := startDaemon(t, "--tcp", "127.0.0.1:0", "--user", uid, "--run-group", strconv.Itoa(a.gid))
 	n, _ := strconv.Atoi(uid)
 	checkThreads(t, p.pid, n, a.gid)
 }

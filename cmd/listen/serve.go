@@ -13,6 +13,7 @@ import (
 
 	"github.com/bcastdev/bcast/broadcast/discovery"
 	"github.com/bcastdev/bcast/dgram"
+	"github.com/bcastdev/bcast/internal/cmdline"
 	"github.com/bcastdev/bcast/internal/daemon"
 	"github.com/urfave/cli/v2"
 )
@@ -50,7 +51,18 @@ func parseOptions(c *cli.Context) (*options, error) {
 	if c.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q: listeners are given with --tcp, --udp, --unix and --unixgram", c.Args().First())
 	}
-	o := &options{device: c.String("device"), pidfile: c.String("pidfile"), logPath: c.String("log"), logFormat: c.String("log-format")}
+	o := &options{device: c.String("iface"), pidfile: c.String("pidfile"), logPath: c.String("log"), logFormat: c.String("log-format")}
+	if c.IsSet("device") {
+		if c.IsSet("iface") {
+			return nil, fmt.Errorf("--device is the old name of --iface: give one")
+		}
+		o.device = c.String("device")
+	}
+	if c.IsSet("iface") || c.IsSet("device") {
+		if err := cmdline.CheckInterface("--iface", o.device); err != nil {
+			return nil, err
+		}
+	}
 	for _, network := range []string{"tcp", "udp", "unix", "unixgram"} {
 		for _, text := range c.StringSlice(network) {
 			a, err := daemon.ParseListenAddr(network, text)
@@ -85,8 +97,8 @@ func parseOptions(c *cli.Context) (*options, error) {
 	o.sockMode = uint32(perm)
 	// The account to run as is known before anything is opened: the log
 	// file and the socket files are given to it.
-	if c.String("user") != "" || c.String("group") != "" {
-		id, err := daemon.ResolveIdentity(c.String("user"), c.String("group"))
+	if c.String("user") != "" || c.String("run-group") != "" {
+		id, err := daemon.ResolveIdentity(c.String("user"), c.String("run-group"))
 		if err != nil {
 			return nil, err
 		}
@@ -107,7 +119,7 @@ func parseOptions(c *cli.Context) (*options, error) {
 }
 
 // owner is the uid and gid to give the files the daemon creates, -1 each
-// without --user and --group.
+// without --user and --run-group.
 func (o *options) owner() (uid, gid int) {
 	if o.identity == nil {
 		return -1, -1
@@ -203,6 +215,11 @@ func serve(c *cli.Context, stderr io.Writer) error {
 		handler = slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level})
 	}
 	log := slog.New(handler)
+	for old, now := range oldNames {
+		if c.IsSet(old) {
+			log.Warn("--" + old + " is the old name of --" + now + "; it goes in the next release")
+		}
+	}
 
 	if o.pidfile != "" {
 		pf, err := daemon.AcquirePIDFile(o.pidfile)
@@ -242,7 +259,7 @@ func serve(c *cli.Context, stderr io.Writer) error {
 	if o.identity != nil {
 		if err := daemon.DropPrivileges(*o.identity); err != nil {
 			closeAll()
-			return failure("--user %s --group %s: %v", o.identity.User, o.identity.Group, err)
+			return failure("--user %s --run-group %s: %v", o.identity.User, o.identity.Group, err)
 		}
 		log.Info("dropped privileges", "user", o.identity.User, "uid", o.identity.UID, "group", o.identity.Group, "gid", o.identity.GID)
 	}

@@ -25,11 +25,11 @@ func TestHelp(t *testing.T) {
 	}
 	for _, want := range []string{
 		"EXIT STATUS", "0  stopped", "1  runtime failure", "2  usage error",
-		"--tcp ADDR", "--udp ADDR", "--unix PATH", "--unixgram PATH", "--device NAME",
+		"--tcp ADDR", "--udp ADDR", "--unix PATH", "--unixgram PATH", "--iface NAME",
 		"--mode MODE", "--max-clients", "--idle-timeout", "--max-line BYTES", "--shutdown-timeout",
-		"--pidfile FILE", "--user USER", "--group GROUP", "--config FILE",
+		"--pidfile FILE", "--user USER", "--run-group GROUP", "--config FILE",
 		"--log FILE", "--log-format FORMAT", "--log-level LEVEL", "SIGHUP", "SIGTERM",
-		"--service NAME", "--instance ID", "--text KEY=VALUE", "--discovery-port PORT", "--discovery-to ADDR", "announce",
+		"--service NAME", "--instance ID", "--text KEY=VALUE", "--discovery-port PORT", "--discovery-dest ADDR", "announce",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--help does not mention %q:\n%s", want, out)
@@ -66,7 +66,12 @@ func TestUsageErrors(t *testing.T) {
 		{"log-format", append([]string{"--log-format", "xml"}, tcp...), []string{`--log-format "xml"`}},
 		{"log-level", append([]string{"--log-level", "loud"}, tcp...), []string{"--log-level", `"loud"`}},
 		{"user", append([]string{"--user", "no-such-user-bcast"}, tcp...), []string{"--user no-such-user-bcast"}},
-		{"group", append([]string{"--group", "no-such-group-bcast"}, tcp...), []string{"--group no-such-group-bcast"}},
+		{"group", append([]string{"--run-group", "no-such-group-bcast"}, tcp...), []string{"--run-group no-such-group-bcast"}},
+		{"old --group", append([]string{"--group", "www"}, tcp...), []string{"unknown flag --group (the Unix group to run as is --run-group now"}},
+		{"device unknown", append([]string{"--iface", "nosuch0"}, tcp...), []string{"--iface: no interface nosuch0; the interfaces here are lo"}},
+		{"old --device unknown", append([]string{"--device", "nosuch0"}, tcp...), []string{"--iface: no interface nosuch0"}},
+		{"discovery iface unknown", []string{"--mode", "announce", "--service", "s", "--discovery-iface", "nosuch0"}, []string{"--discovery-iface: no interface nosuch0"}},
+		{"duration unit", append([]string{"--idle-timeout", "5"}, tcp...), []string{"--idle-timeout 5: a duration needs a unit: 5s"}},
 		{"config missing", append([]string{"--config", filepath.Join(dir, "none.conf")}, tcp...), []string{"--config", "none.conf"}},
 		{"config key", append([]string{"--config", badConfig}, tcp...), []string{"bad.conf", "line 2", `"max-clientz"`}},
 		{"config value", append([]string{"--config", badValue}, tcp...), []string{"value.conf line 2", `idle-timeout "soon"`}},

@@ -16,7 +16,7 @@ type Identity struct {
 	User, Group string // names, or the numbers when there is no entry
 }
 
-// ResolveIdentity looks up the target of --user and --group. Either may be
+// ResolveIdentity looks up the target of --user and --run-group. Either may be
 // a name or a number; a number needs no entry in the user database. With
 // only userName the user's primary group is used; with only groupName the
 // user stays the current one (and only the group changes). A uid without
@@ -38,13 +38,13 @@ func ResolveIdentity(userName, groupName string) (Identity, error) {
 		} else if groupName == "" {
 			// Keeping the current group would leave a daemon started
 			// as root running with gid 0.
-			return Identity{}, fmt.Errorf("--user %s: uid %d has no entry in the user database, so it has no group: give --group as well", userName, u.uid)
+			return Identity{}, fmt.Errorf("--user %s: uid %d has no entry in the user database, so it has no group: give --run-group as well", userName, u.uid)
 		}
 	}
 	if groupName != "" {
 		gid, name, err := lookupGroup(groupName)
 		if err != nil {
-			return Identity{}, fmt.Errorf("--group %s: %w", groupName, err)
+			return Identity{}, fmt.Errorf("--run-group %s: %w", groupName, err)
 		}
 		id.GID, id.Group = gid, name
 	}

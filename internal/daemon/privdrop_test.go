@@ -55,8 +55,8 @@ func unusedUID(t *testing.T) string {
 func TestResolveIdentityUIDWithoutEntry(t *testing.T) {
 	uid := unusedUID(t)
 	_, err := ResolveIdentity(uid, "")
-	if err == nil || !strings.Contains(err.Error(), "--user "+uid) || !strings.Contains(err.Error(), "--group") {
-		t.Fatalf("got %v; want an error naming --user %s and asking for --group", err, uid)
+	if err == nil || !strings.Contains(err.Error(), "--user "+uid) || !strings.Contains(err.Error(), "--run-group") {
+		t.Fatalf("got %v; want an error naming --user %s and asking for --run-group", err, uid)
 	}
 	id, err := ResolveIdentity(uid, "65534")
 	if err != nil {

@@ -427,8 +427,11 @@ func checkPort(cfg Config) []Finding {
 		}
 	}
 	if len(socks) == 0 {
-		return []Finding{{Check: "port", Level: OK,
-			Message: fmt.Sprintf("no socket on this host is bound to udp port %d yet: datagrams to it are dropped until one is (bcast listen --listen :%d)", cfg.Port, cfg.Port)}}
+		// WARN, not FAIL: run as a pre-flight check before the receiver
+		// starts, doctor must not fail for what is expected then.
+		return []Finding{{Check: "port", Level: Warn,
+			Message: fmt.Sprintf("no socket on this host is bound to udp port %d: datagrams to it are dropped until one is", cfg.Port),
+			Fix:     fmt.Sprintf("start the receiver (bcast listen --listen :%d); before it starts, this is expected", cfg.Port)}}
 	}
 	inodes := make([]uint64, len(socks))
 	for i, s := range socks {
@@ -450,8 +453,12 @@ func checkPort(cfg Config) []Finding {
 			fix = "both programs need SO_REUSEPORT (bcast listen --reuse-port) to share the port"
 		case s.State == 1:
 			msg += fmt.Sprintf(", connected to %s", s.Remote)
+		case s.Local.Addr().IsMulticast():
+			msg += ": bound to the group's address, it gets that group's datagrams only"
 		default:
-			msg += ": bound to a unicast address, it never sees broadcasts"
+			level = Warn
+			msg += ": bound to a unicast address, it never sees broadcasts or multicast"
+			fix = fmt.Sprintf("bind the wildcard address to receive them (bcast listen --listen :%d), with --iface to keep one interface's", cfg.Port)
 		}
 		if s.Drops > 0 {
 			level = Warn

@@ -1,0 +1,107 @@
+package cmdline
+
+// A Name is one flag name and the one thing it means across bcast and the
+// listen daemon. A new flag, or a new command taking an existing one, must
+// fit here: the tests of both programs fail on a flag not listed, on a
+// short name used for two flags, and on a Daemon mark that does not match
+// the daemon; cmd/bcast/README.md carries the table they render.
+type Name struct {
+	Long, Short string
+	Meaning     string
+	Daemon      bool // the listen daemon takes it, with this meaning
+}
+
+// Names is the table, in the order of the README.
+var Names = []Name{
+	// Where the traffic goes, or comes from.
+	{Long: "to", Short: "t", Meaning: "the destination `ADDR:PORT` of the datagrams the command sends"},
+	{Long: "listen", Short: "l", Meaning: "the `[ADDR:]PORT` the command receives on"},
+	{Long: "port", Short: "p", Meaning: "the UDP port of the traffic the command handles (relay: relays; doctor: diagnoses); announce: the port the announced service listens on, which the announcement carries"},
+	{Long: "src", Meaning: "the source address of the datagrams sent (one of this host's)"},
+	{Long: "group", Short: "g", Meaning: "a multicast group (`239.1.2.3`, `ff02::fb%eth0`, `SOURCE,GROUP`); never a Unix group"},
+	{Long: "dest", Meaning: "send discovery messages to `ADDR:PORT` instead of broadcast or multicast"},
+	{Long: "discovery-dest", Meaning: "the daemon's --dest (old name --discovery-to)", Daemon: true},
+	// Interfaces.
+	{Long: "iface", Short: "i", Meaning: "the interface to use: send out of, receive on, check, or (daemon) bind the listeners to (SO_BINDTODEVICE; old name --device)", Daemon: true},
+	{Long: "discovery-iface", Meaning: "the daemon's discovery --iface (old name --discovery-interface)", Daemon: true},
+	{Long: "from-iface", Meaning: "relay: take datagrams arriving on this interface (old name --from)"},
+	{Long: "to-iface", Meaning: "relay: send them out of this interface (was --to, which is an ADDR:PORT elsewhere)"},
+	{Long: "all-interfaces", Short: "A", Meaning: "send once out of every interface that can"},
+	{Long: "bind-device", Meaning: "a switch: also bind the socket to --iface (SO_BINDTODEVICE); the daemon's --iface always does"},
+	// Time.
+	{Long: "timeout", Short: "w", Meaning: "end the whole run after `D`; exit 3 if nothing was received"},
+	{Long: "wait", Meaning: "ping: after the last datagram, wait `D` for replies (no -w: that is --timeout)"},
+	{Long: "idle", Meaning: "stop when nothing arrived for `D` after the first datagram"},
+	{Long: "interval", Meaning: "time between datagrams or announcements"},
+	{Long: "duration", Short: "d", Meaning: "bench: how long the sender sends"},
+	{Long: "window", Meaning: "relay: how long a relayed datagram is remembered for loop detection"},
+	{Long: "lifetime", Meaning: "announce: how long browsers keep the instance without news (was --ttl)"},
+	{Long: "idle-timeout", Meaning: "daemon: close a connection idle this long", Daemon: true},
+	{Long: "shutdown-timeout", Meaning: "daemon: how long clients get to finish after SIGTERM", Daemon: true},
+	// How much, how fast.
+	{Long: "count", Short: "c", Meaning: "how many datagrams: to send (send, ping, demo), or to take before stopping (listen, echo)"},
+	{Long: "rate", Meaning: "datagrams per second; 0: as fast as possible"},
+	{Long: "limit", Meaning: "echo (and the daemon): answers a second to one source address", Daemon: true},
+	{Long: "broadcast", Meaning: "echo: also answer datagrams sent to a broadcast address", Daemon: true},
+	{Long: "service-ports", Meaning: "echo: never answer datagrams from these source ports", Daemon: true},
+	{Long: "reply-dir", Meaning: "daemon: also answer unixgram senders bound in this directory", Daemon: true},
+	{Long: "max-peers", Meaning: "discover: keep at most this many peers"},
+	{Long: "expect", Meaning: "listen --seq: this many datagrams were sent"},
+	{Long: "size", Short: "s", Meaning: "datagram length in bytes"},
+	{Long: "batch", Meaning: "datagrams per system call (sendmmsg, recvmmsg)"},
+	{Long: "recv-batch", Meaning: "bench: the receiver's --batch"},
+	{Long: "buffer", Meaning: "listen: buffer per datagram; a longer one is reported truncated"},
+	{Long: "recv-buffer", Meaning: "the socket receive buffer (SO_RCVBUF) in bytes, 0 to 1073741823"},
+	// Packets.
+	{Long: "ttl", Meaning: "IP TTL / IPv6 hop limit: a hop count, never a duration"},
+	{Long: "tos", Meaning: "IP TOS / IPv6 traffic class byte"},
+	{Long: "loopback", Meaning: "deliver multicast to this host's own listeners too"},
+	{Long: "connect", Meaning: "connect the sending socket to its one destination"},
+	{Long: "reuse-port", Meaning: "share the port with other programs (SO_REUSEADDR, SO_REUSEPORT)"},
+	{Long: "gso", Meaning: "send with UDP_SEGMENT (GSO)"},
+	{Long: "gro", Meaning: "receive with UDP_GRO"},
+	{Long: "no-broadcast", Meaning: "relay: only the --group datagrams"},
+	// Payload and output.
+	{Long: "message", Short: "m", Meaning: "the payload text"},
+	{Long: "file", Short: "f", Meaning: "the payload from a file (- for standard input)"},
+	{Long: "seq", Meaning: "sequence stamps: send them, count them"},
+	{Long: "hex", Short: "x", Meaning: "print payloads as a hex dump"},
+	{Long: "quiet", Short: "q", Meaning: "no line per datagram: only summaries and errors"},
+	{Long: "json", Meaning: "one JSON object per line, each with a \"type\""},
+	// Discovery.
+	{Long: "service", Meaning: "the discovery service name", Daemon: true},
+	{Long: "instance", Meaning: "the announced instance ID", Daemon: true},
+	{Long: "text", Meaning: "an announced `KEY=VALUE` pair", Daemon: true},
+	{Long: "network", Meaning: "discovery over udp4 or udp6"},
+	{Long: "transport", Meaning: "discovery by broadcast, multicast or auto"},
+	{Long: "discovery-port", Meaning: "the discovery UDP port", Daemon: true},
+	{Long: "discovery-group", Meaning: "the discovery multicast group"},
+	// The daemon.
+	{Long: "tcp", Meaning: "daemon: serve TCP on `ADDR`", Daemon: true},
+	{Long: "udp", Meaning: "daemon: serve UDP on `ADDR`", Daemon: true},
+	{Long: "unix", Meaning: "daemon: serve a unix stream socket", Daemon: true},
+	{Long: "unixgram", Meaning: "daemon: serve a unix datagram socket", Daemon: true},
+	{Long: "socket-mode", Meaning: "daemon: permission bits of the unix socket files", Daemon: true},
+	{Long: "mode", Meaning: "daemon: echo, discard or announce", Daemon: true},
+	{Long: "max-clients", Meaning: "daemon: stream clients served at once", Daemon: true},
+	{Long: "max-line", Meaning: "daemon: longest line in bytes", Daemon: true},
+	{Long: "pidfile", Meaning: "daemon: the pid file", Daemon: true},
+	{Long: "user", Meaning: "daemon: the user to run as after binding", Daemon: true},
+	{Long: "run-group", Meaning: "daemon: the Unix group to run as after binding (was --group)", Daemon: true},
+	{Long: "config", Meaning: "daemon: the settings file", Daemon: true},
+	{Long: "log", Meaning: "daemon: the log file", Daemon: true},
+	{Long: "log-format", Meaning: "daemon: text or json", Daemon: true},
+	{Long: "log-level", Meaning: "daemon: debug, info, warn or error", Daemon: true},
+	{Long: "help", Short: "h", Meaning: "show help", Daemon: true},
+	{Long: "version", Short: "v", Meaning: "print the module version and VCS revision", Daemon: true},
+}
+
+// NameOf returns the entry of Names for long, if there is one.
+func NameOf(long string) (Name, bool) {
+	for _, n := range Names {
+		if n.Long == long {
+			return n, true
+		}
+	}
+	return Name{}, false
+}
