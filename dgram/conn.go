@@ -79,7 +79,9 @@ func (s *Socket) ConnectContext(ctx context.Context, a Addr) error {
 		return s.wrapErr("connect", a.String(), syscallErr("connect", unix.EINPROGRESS))
 	}
 	// The handshake finishes when the socket turns writable; SO_ERROR then
-	// holds its outcome.
+	// holds its outcome. The poller calls fn once before it waits, while
+	// the handshake may still be under way with SO_ERROR 0: only a peer
+	// name (getpeername) says it is done, as Go's net checks too.
 	done := s.watch(ctx, false)
 	var soErr int
 	var getErr error
@@ -91,6 +93,9 @@ func (s *Socket) ConnectContext(ctx context.Context, a Addr) error {
 		switch unix.Errno(soErr) {
 		case unix.EINPROGRESS, unix.EALREADY, unix.EINTR:
 			return false
+		case 0:
+			_, perr := unix.Getpeername(int(fd))
+			return perr != unix.ENOTCONN
 		}
 		return true
 	})

@@ -97,6 +97,45 @@ func TestConnectRefused(t *testing.T) {
 	}
 }
 
+// A connect whose handshake does not finish must wait for it, not report
+// success: here the listener's accept queue is full, so the kernel drops
+// the SYN and the handshake hangs until the context ends.
+func TestConnectWaitsForTheHandshake(t *testing.T) {
+	ln, err := Listen("tcp4", "127.0.0.1:0", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	addr, _ := ln.Sockname()
+	// Fill the queue (backlog 1 takes two) without accepting.
+	var filled []*Socket
+	defer func() {
+		for _, s := range filled {
+			s.Close()
+		}
+	}()
+	for range 2 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		s, err := Dial(ctx, "tcp4", addr.String())
+		cancel()
+		if err != nil {
+			t.Fatalf("filling the accept queue: %v", err)
+		}
+		filled = append(filled, s)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	s, err := Dial(ctx, "tcp4", addr.String())
+	if err == nil {
+		s.Close()
+		t.Fatalf("Dial to a full accept queue returned after %v with no error; want it to wait for the handshake", time.Since(start))
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Dial: %v; want the context's deadline", err)
+	}
+}
+
 func TestUnixNames(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "d.sock")
 	for _, name := range []string{path, "@bcast-abstract-" + filepath.Base(filepath.Dir(path))} {

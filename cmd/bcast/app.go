@@ -73,7 +73,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			sendCommand(), listenCommand(), echoCommand(), pingCommand(),
 			relayCommand(), discoverCommand(), announceCommand(),
-			ifacesCommand(), doctorCommand(), completionCommand(), demoCommand(), benchCommand(),
+			connectCommand(), ifacesCommand(), doctorCommand(), completionCommand(), demoCommand(), benchCommand(),
 		},
 		// run reports errors and picks the exit code; cli must not exit
 		// the process itself (tests run the app in-process).
@@ -185,7 +185,48 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	app := newApp(stdout, stderr)
 	app.Reader = stdin
-	return exitCode(app.RunContext(ctx, args), stderr)
+	return exitCode(app.RunContext(ctx, reorder(app, args)), stderr)
+}
+
+// reorder lets connect take its options after the peer, as nc does
+// (bcast connect HOST:PORT --crlf): the flag parser stops at the first
+// argument that is not a flag.
+func reorder(app *cli.App, args []string) []string {
+	if len(args) > 2 && args[1] == "connect" {
+		return append(args[:2:2], flagsFirst(app.Command("connect"), args[2:])...)
+	}
+	return args
+}
+
+// flagsFirst moves the arguments of cmd that are not flags (nor flag
+// values) after the flags, since the flag parser stops at the first one.
+// "--" ends the flags, as usual.
+func flagsFirst(cmd *cli.Command, args []string) []string {
+	takesValue := map[string]bool{}
+	for _, f := range cmd.Flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, n := range f.Names() {
+			takesValue[n] = !isBool
+		}
+	}
+	var flags, rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return append(append(flags, "--"), append(rest, args[i+1:]...)...)
+		case len(a) > 1 && a[0] == '-':
+			flags = append(flags, a)
+			name := strings.TrimLeft(a, "-")
+			if !strings.Contains(name, "=") && takesValue[name] && i+1 < len(args) {
+				i++
+				flags = append(flags, args[i])
+			}
+		default:
+			rest = append(rest, a)
+		}
+	}
+	return append(flags, rest...)
 }
 
 // oneProc are the commands whose work is one goroutine's send or receive

@@ -33,7 +33,7 @@ func runAppContext(t *testing.T, ctx context.Context, stdin string, args ...stri
 	var stdout, stderr bytes.Buffer
 	app := newApp(&stdout, &stderr)
 	app.Reader = strings.NewReader(stdin)
-	code := exitCode(app.RunContext(ctx, append([]string{"bcast"}, args...)), &stderr)
+	code := exitCode(app.RunContext(ctx, reorder(app, append([]string{"bcast"}, args...))), &stderr)
 	if ctx.Err() == context.DeadlineExceeded {
 		t.Fatalf("bcast %s: still running after the test's deadline", strings.Join(args, " "))
 	}
