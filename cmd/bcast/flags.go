@@ -170,14 +170,33 @@ func parseGroups(c *cli.Context, values []string) ([]multicast.Group, error) {
 			return nil, fmt.Errorf("%s: no group in it; want a group such as 239.1.2.3, ff02::fb%%eth0 or SOURCE,GROUP", flagVal(c, "group", v))
 		}
 		for _, item := range items {
+			item = zoneFromIface(c, item)
 			g, err := parseGroup(item)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %v", flagVal(c, "group", item), err)
+			}
+			if z, iface := g.Addr.Zone(), c.String("iface"); z != "" && iface != "" && z != iface {
+				return nil, fmt.Errorf("%s names interface %s but %s is %s", flagVal(c, "group", item), z, flagRef(c, "iface"), iface)
 			}
 			out = append(out, g)
 		}
 	}
 	return out, nil
+}
+
+// zoneFromIface gives a link-scoped group without a zone the interface of
+// --iface as its zone: --iface already says which link is meant, as it
+// does for send's destination.
+func zoneFromIface(c *cli.Context, item string) string {
+	iface := c.String("iface")
+	if iface == "" || strings.Contains(item, "%") {
+		return item
+	}
+	last := item[strings.LastIndex(item, ",")+1:]
+	if a, err := netip.ParseAddr(strings.TrimSpace(last)); err == nil && linkScoped(a) {
+		return item + "%" + iface
+	}
+	return item
 }
 
 // parseGroup is multicast.ParseGroup with its errors in a user's words: an

@@ -157,3 +157,18 @@ func TestIntegrationLimitedBroadcastErrorExplained(t *testing.T) {
 		t.Errorf("a2 got %v", ds)
 	}
 }
+
+// --iface is the zone of a link-scoped group given without one, as it is
+// for send's destination; a zone that names another interface is refused.
+func TestIntegrationListenGroupZoneFromIface(t *testing.T) {
+	tp := netns.StandardTopology(t)
+	a1 := tp.Host("a1")
+	r := nsRun(t, a1, "listen", "--listen", "[::]:0", "--group", "ff12::77", "--iface", "eth0", "--timeout", "100ms")
+	if r.code != exitTimeout || !strings.Contains(r.stderr, "joined ff12::77%eth0 on eth0") {
+		t.Errorf("exit %d; want %d after joining ff12::77%%eth0\n%s", r.code, exitTimeout, r.stderr)
+	}
+	r = nsRun(t, a1, "listen", "--listen", "[::]:0", "--group", "ff12::77%lo", "--iface", "eth0")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "names interface lo but --iface is eth0") {
+		t.Errorf("zone lo with --iface eth0: exit %d; want %d\n%s", r.code, exitUsage, r.stderr)
+	}
+}

@@ -323,3 +323,4 @@ func TestReusePortGroupBind(t *testing.T) {
 		})
 	}
 }
+
