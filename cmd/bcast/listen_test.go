@@ -323,4 +323,3 @@ func TestReusePortGroupBind(t *testing.T) {
 		})
 	}
 }
-
