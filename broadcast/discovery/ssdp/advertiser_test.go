@@ -2,6 +2,7 @@ package ssdp
 
 import (
 	"fmt"
+	"net/http/httptest"
 	"net/netip"
 	"slices"
 	"strings"
@@ -449,4 +450,60 @@ func FuzzAdvertiser(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestDescription(t *testing.T) {
+	doc, err := Description(printer, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`<?xml version="1.0" encoding="UTF-8"?>`,
+		`<root xmlns="urn:schemas-upnp-org:device-1-0" configId="3">`,
+		"<major>1</major>", "<minor>1</minor>",
+		"<deviceType>urn:schemas-upnp-org:device:Printer:2</deviceType>",
+		"<friendlyName>Printer</friendlyName>",
+		"<UDN>uuid:11111111-2222-3333-4444-555555555555</UDN>",
+		"<deviceList>", "<UDN>uuid:66666666-7777-8888-9999-000000000000</UDN>",
+	} {
+		if !strings.Contains(string(doc), want) {
+			t.Errorf("the document lacks %s:\n%s", want, doc)
+		}
+	}
+	named := printer
+	named.FriendlyName = `Bob's <printer> & co`
+	doc, err = Description(named, 0)
+	if err != nil || !strings.Contains(string(doc), "<friendlyName>Bob&#39;s &lt;printer&gt; &amp; co</friendlyName>") {
+		t.Errorf("a name with markup: %v\n%s", err, doc)
+	}
+}
+
+func TestDescriptionHandler(t *testing.T) {
+	h, err := DescriptionHandler(printer, 0, "/d.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		method, path string
+		code         int
+	}{
+		{"GET", "/d.xml", 200}, {"HEAD", "/d.xml", 200}, {"GET", "/other", 404}, {"POST", "/d.xml", 405},
+	} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(tc.method, tc.path, nil))
+		if w.Code != tc.code {
+			t.Errorf("%s %s: %d; want %d", tc.method, tc.path, w.Code, tc.code)
+		}
+		if tc.code == 200 && w.Header().Get("Content-Type") != `text/xml; charset="utf-8"` {
+			t.Errorf("%s %s: Content-Type %q", tc.method, tc.path, w.Header().Get("Content-Type"))
+		}
+	}
+}
+
+func TestServerHeader(t *testing.T) {
+	s := serverHeader()
+	m := Message{Kind: Response, Server: s}
+	if _, err := m.Append(nil); err != nil || !strings.HasPrefix(s, "Linux/") || !strings.HasSuffix(s, " UPnP/1.1 bcast/1") || strings.Count(s, " ") != 2 {
+		t.Errorf("serverHeader() = %q (%v); want Linux/VERSION UPnP/1.1 bcast/1", s, err)
+	}
 }

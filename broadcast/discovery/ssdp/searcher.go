@@ -191,6 +191,9 @@ func NewSearcher(cfg SearcherConfig) (*Searcher, error) {
 		if !fam.has(u) {
 			return nil, fmt.Errorf("ssdp: unicast search to %v over %s", cfg.Unicast, cfg.Network)
 		}
+		if u.IsLinkLocalUnicast() && u.Is6() && u.Zone() == "" {
+			return nil, fmt.Errorf("ssdp: unicast search to %v: a link-local address needs its interface (%%eth0)", cfg.Unicast)
+		}
 		cfg.Unicast = netip.AddrPortFrom(u, cfg.Unicast.Port())
 	}
 	return &Searcher{
@@ -486,9 +489,14 @@ func (s *Searcher) send(now time.Time, idx int) {
 		// the kernel routes it.
 		m.Host, m.MX = HostHeader(s.cfg.Unicast), -1
 		out := 0
+		to := s.cfg.Unicast.Addr()
 		for _, i := range slices.Sorted(maps.Keys(s.ifaces)) {
-			if ifc := s.ifaces[i]; ifc.usable() && ifc.onLink(s.cfg.Unicast.Addr()) {
-				out = i
+			ifc := s.ifaces[i]
+			// A link-local address names its link by its zone.
+			if to.Zone() != "" && ifc.Name == to.Zone() || to.Zone() == "" && !to.IsLinkLocalUnicast() && ifc.onLink(to) {
+				if ifc.usable() {
+					out = i
+				}
 				break
 			}
 		}
