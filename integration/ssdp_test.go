@@ -137,9 +137,17 @@ func pairs(rs []gssdpResource) []string {
 // returns the status and body.
 func httpGet(t *testing.T, h *netns.Host, url string) (int, string) {
 	t.Helper()
+	code, body, err := tryHTTPGet(h, url)
+	if err != nil {
+		t.Fatalf("%s: GET %s: %v", h.Name(), url, err)
+	}
+	return code, body
+}
+
+func tryHTTPGet(h *netns.Host, url string) (int, string, error) {
 	req, err := http.NewRequest("GET", url, nil)
 	if err != nil {
-		t.Fatal(err)
+		return 0, "", err
 	}
 	var code int
 	var body strings.Builder
@@ -173,10 +181,7 @@ func httpGet(t *testing.T, h *netns.Host, url string) (int, string) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatalf("%s: GET %s: %v", h.Name(), url, err)
-	}
-	return code, body.String()
+	return code, body.String(), err
 }
 
 // TestIntegrationSSDPMiniupnpd runs miniupnpd as a real Internet Gateway
@@ -349,6 +354,32 @@ func TestIntegrationSSDPTwoLANs(t *testing.T) {
 	slices.Sort(gone)
 	if gone = slices.Compact(gone); !slices.Equal(gone, basicUSNs) {
 		t.Errorf("gssdp-discover -m unavailable saw byebyes for %q; want %q", gone, basicUSNs)
+	}
+}
+
+// TestIntegrationSSDPDescribeOnlyWhereAnnounced: an Announcer on one of
+// its host's two LANs describes itself on that LAN only; a client on the
+// other LAN reaches the TCP port and is hung up on.
+func TestIntegrationSSDPDescribeOnlyWhereAnnounced(t *testing.T) {
+	t.Parallel()
+	lab := netns.New(t)
+	lan1 := lab.LAN("one", netip.MustParsePrefix("10.88.1.0/24"), netip.MustParsePrefix("fd00:88:1::/64"))
+	lan2 := lab.LAN("two", netip.MustParsePrefix("10.88.2.0/24"), netip.MustParsePrefix("fd00:88:2::/64"))
+	dev, p1, p2 := lab.Host("dev"), lab.Host("p1"), lab.Host("p2")
+	d1 := dev.Attach(lan1, "eth0", netip.MustParseAddr("10.88.1.1"), netip.MustParseAddr("fd00:88:1::1"))
+	d2 := dev.Attach(lan2, "eth1", netip.MustParseAddr("10.88.2.1"), netip.MustParseAddr("fd00:88:2::1"))
+	p1.Attach(lan1, "eth0", netip.MustParseAddr("10.88.1.2"), netip.MustParseAddr("fd00:88:1::2"))
+	p2.Attach(lan2, "eth0", netip.MustParseAddr("10.88.2.2"), netip.MustParseAddr("fd00:88:2::2"))
+	announceIn(t, dev, ssdp.AnnounceConfig{
+		AdvertiserConfig: ssdp.AdvertiserConfig{Root: basicDevice, Port: 8080},
+		LinkConfig:       ssdp.LinkConfig{Interfaces: []string{"eth0"}},
+		Describe:         true,
+	})
+	if code, body := httpGet(t, p1, "http://"+d1.Addr4().String()+":8080/description.xml"); code != 200 || !strings.Contains(body, "<UDN>") {
+		t.Errorf("from LAN one: %d\n%s", code, body)
+	}
+	if code, body, err := tryHTTPGet(p2, "http://"+d2.Addr4().String()+":8080/description.xml"); err == nil {
+		t.Errorf("from LAN two, where it does not announce: %d\n%s; want the connection closed", code, body)
 	}
 }
 
