@@ -244,7 +244,13 @@ uuid=%s
 		t.Fatalf("gssdp-discover listed nothing: the harness is broken")
 	}
 
-	b := browseIn(t, client, ssdp.BrowseConfig{SearcherConfig: ssdp.SearcherConfig{MX: 1}, LinkConfig: ssdp.LinkConfig{Interfaces: []string{"eth0"}}})
+	// gssdp-discover 0.12 speaks IPv4 only; miniupnpd answers over IPv6
+	// too when it found an IPv6 address at start, with an IPv6 LOCATION.
+	// Like is compared with like.
+	b := browseIn(t, client, ssdp.BrowseConfig{
+		SearcherConfig: ssdp.SearcherConfig{MX: 1, Network: "udp4"},
+		LinkConfig:     ssdp.LinkConfig{Interfaces: []string{"eth0"}},
+	})
 	igd := "uuid:" + uuid + "::urn:schemas-upnp-org:device:InternetGatewayDevice:2"
 	want := pairs(theirs)
 	var ours []string

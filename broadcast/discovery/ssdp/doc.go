@@ -75,8 +75,9 @@
 // inside one of the arrival interface's prefixes, or IPv6 link-local
 // (Stats.OffLink; AcceptOffLink turns this off).
 //
-// The table is keyed by interface and USN: a device seen on two LANs is
-// two entries, each with the LOCATION it gave on that LAN. An entry
+// The table is keyed by interface, IP family and USN: a device seen on
+// two LANs, or over IPv4 and IPv6, is an entry for each, with the
+// LOCATION it gave there. An entry
 // expires max-age after it was last heard (1800 s when a device gives no
 // max-age, at most a day whatever it claims). Found, Changed (LOCATION,
 // BOOTID.UPNP.ORG or CONFIGID.UPNP.ORG differ; Event.Reason says which)

@@ -329,7 +329,7 @@ func (b *Browser) Search() {
 	}
 }
 
-// Entries returns what is known now, sorted by interface and USN.
+// Entries returns what is known now, sorted by interface, USN and family.
 func (b *Browser) Entries() []Entry {
 	b.r.mu.Lock()
 	defer b.r.mu.Unlock()

@@ -69,7 +69,7 @@ type SearcherConfig struct {
 }
 
 // An Entry is one advertisement a Searcher heard: a device or service of
-// a device, by USN, on one interface.
+// a device, by USN, on one interface, over one IP family.
 type Entry struct {
 	// USN is the unique service name, the table's key with IfIndex.
 	USN string
@@ -119,9 +119,16 @@ type SearcherStats struct {
 	Entries      int    // in the table now
 }
 
+// entryKey: a device that speaks both families gives a LOCATION in each,
+// and both are worth keeping; one entry for both would flap between them.
 type entryKey struct {
 	ifindex int
+	v6      bool
 	usn     string
+}
+
+func keyOf(ifindex int, src netip.AddrPort, usn string) entryKey {
+	return entryKey{ifindex, src.Addr().Unmap().Is6(), usn}
 }
 
 type burst struct {
@@ -131,7 +138,7 @@ type burst struct {
 
 // A Searcher finds UPnP devices and services: it sends M-SEARCHes, takes
 // the responses and the devices' NOTIFYs, and keeps a table of what it
-// heard, keyed by interface and USN, each entry expiring after its
+// heard, keyed by interface, IP family and USN, each entry expiring after its
 // max-age. See the package documentation for how a link layer drives it.
 // It is not safe for concurrent use.
 type Searcher struct {
@@ -351,7 +358,7 @@ func (s *Searcher) HandlePacket(now time.Time, p Packet) {
 		case Alive:
 			s.upsert(now, ifc, p.Src, m, m.NT)
 		case ByeBye:
-			k := entryKey{ifc.Index, m.USN}
+			k := keyOf(ifc.Index, p.Src, m.USN)
 			if e := s.entries[k]; e != nil {
 				delete(s.entries, k)
 				s.events = append(s.events, Event{Kind: Lost, Entry: *e, Reason: "byebye"})
@@ -359,7 +366,7 @@ func (s *Searcher) HandlePacket(now time.Time, p Packet) {
 		case Update:
 			// The device reboots with NEXTBOOTID (UDA 1.1 §1.2.4): what
 			// was heard stays valid under the new BOOTID.
-			e := s.entries[entryKey{ifc.Index, m.USN}]
+			e := s.entries[keyOf(ifc.Index, p.Src, m.USN)]
 			if e == nil || m.NextBootID < 0 {
 				return
 			}
@@ -403,7 +410,7 @@ func (s *Searcher) upsert(now time.Time, ifc *Interface, src netip.AddrPort, m *
 	if m.MaxAge > 0 {
 		age = min(time.Duration(m.MaxAge)*time.Second, maxMaxAge)
 	}
-	k := entryKey{ifc.Index, m.USN}
+	k := keyOf(ifc.Index, src, m.USN)
 	e := s.entries[k]
 	if e == nil {
 		if len(s.entries) >= s.cfg.MaxEntries {
@@ -447,9 +454,7 @@ func (s *Searcher) lose(drop func(*Entry) bool, reason string) {
 			delete(s.entries, k)
 		}
 	}
-	slices.SortFunc(gone, func(a, b *Entry) int {
-		return cmp.Or(cmp.Compare(a.IfIndex, b.IfIndex), strings.Compare(a.USN, b.USN))
-	})
+	slices.SortFunc(gone, func(a, b *Entry) int { return compareEntries(a, b) })
 	for _, e := range gone {
 		s.events = append(s.events, Event{Kind: Lost, Entry: *e, Reason: reason})
 	}
@@ -542,16 +547,27 @@ func (s *Searcher) Events() []Event {
 	return ev
 }
 
-// Entries returns the table, sorted by interface and USN.
+// Entries returns the table, sorted by interface, USN and family.
 func (s *Searcher) Entries() []Entry {
 	es := make([]Entry, 0, len(s.entries))
 	for _, e := range s.entries {
 		es = append(es, *e)
 	}
-	slices.SortFunc(es, func(a, b Entry) int {
-		return cmp.Or(cmp.Compare(a.IfIndex, b.IfIndex), strings.Compare(a.USN, b.USN))
-	})
+	slices.SortFunc(es, func(a, b Entry) int { return compareEntries(&a, &b) })
 	return es
+}
+
+// compareEntries orders by interface, USN, then IPv4 before IPv6.
+func compareEntries(a, b *Entry) int {
+	return cmp.Or(cmp.Compare(a.IfIndex, b.IfIndex), strings.Compare(a.USN, b.USN),
+		cmp.Compare(btoi(a.Src.Addr().Unmap().Is6()), btoi(b.Src.Addr().Unmap().Is6())))
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Stats returns the counters.

@@ -328,3 +328,23 @@ func FuzzSearcher(f *testing.F) {
 		}
 	})
 }
+
+// TestSearcherFamilies: a device that answers over IPv4 and IPv6 is an
+// entry for each, with its own LOCATION, and neither changes the other.
+func TestSearcherFamilies(t *testing.T) {
+	s := newSearcher(t, SearcherConfig{})
+	for _, tc := range []struct{ src, loc string }{
+		{"10.0.0.9:1900", "http://10.0.0.9/d.xml"},
+		{"[fd00::9]:1900", "http://[fd00::9]/d.xml"},
+		{"10.0.0.9:1900", "http://10.0.0.9/d.xml"},
+	} {
+		s.HandlePacket(t0, Packet{IfIndex: 2, Src: netip.MustParseAddrPort(tc.src), Dst: IPv4Group.Addr(),
+			Payload: notify(Alive, "uuid:d", "uuid:d", tc.loc, 100, 1, -1)})
+	}
+	if got, want := eventsString(s.Events()), "found eth0 uuid:d http://10.0.0.9/d.xml ;found eth0 uuid:d http://[fd00::9]/d.xml ;"; got != want {
+		t.Errorf("events %q; want %q", got, want)
+	}
+	if es := s.Entries(); len(es) != 2 || !es[0].Src.Addr().Is4() || !es[1].Src.Addr().Is6() {
+		t.Errorf("entries %+v; want the IPv4 one, then the IPv6 one", es)
+	}
+}
