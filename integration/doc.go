@@ -46,6 +46,17 @@
 //     namespace is deleted or their link goes down (after the TTL), and at
 //     once, with a goodbye, when the announcer exits. Over IPv6 (multicast)
 //     an instance is found and lost when its link goes down.
+//   - SSDP (the ssdp package's Browse and Announce, against real peers):
+//     miniupnpd as an Internet Gateway Device is listed by the Browser
+//     with the same (USN, LOCATION) pairs gssdp-discover lists, upnpc
+//     finds it, a unicast search for IGD:1 is answered in that version;
+//     an Announcer on two LANs is seen by gssdp-discover on each with a
+//     LOCATION on that LAN's address only, serves its description there,
+//     and its byebyes reach gssdp-discover -m unavailable; search and
+//     answer over ff02::c; forged or routed M-SEARCHes from off the link,
+//     and ones to the subnet broadcast in a victim's name, draw nothing,
+//     a victim's address to the group draws only the rate limit's burst,
+//     and ssdp:all draws one answer per target.
 //   - relay (bcast relay): one relay between the LANs forwards limited and
 //     directed broadcasts and a group both ways exactly once, rewritten
 //     for the other LAN and never back; two relays between the same LANs

@@ -418,11 +418,10 @@ func (l *Link) receive(ctx context.Context, s *sock, handle func(*Packet)) error
 // that interface's own address: for IPv4 its first address, for IPv6 its
 // link-local address when to is link-local or a group, else its address in
 // to's prefix, else its first global one.
+//
+// ifindex 0 sends a unicast datagram where the kernel's routing table
+// says, from the address it picks: a query to one host across a router.
 func (l *Link) Send(payload []byte, ifindex int, to netip.AddrPort) error {
-	ifi, ok := l.Interface(ifindex)
-	if !ok {
-		return fmt.Errorf("lanlink: interface %d is not served", ifindex)
-	}
 	v6 := to.Addr().Is6() && !to.Addr().Is4In6()
 	var s *sock
 	for _, c := range l.socks {
@@ -432,6 +431,25 @@ func (l *Link) Send(payload []byte, ifindex int, to netip.AddrPort) error {
 	}
 	if s == nil {
 		return fmt.Errorf("lanlink: no socket for %v", to)
+	}
+	if ifindex == 0 {
+		if to.Addr().IsMulticast() {
+			return fmt.Errorf("lanlink: a group (%v) needs an interface", to)
+		}
+		s.sendMu.Lock()
+		defer s.sendMu.Unlock()
+		s.buf[0] = payload
+		s.msg = dgram.Message{Buffers: s.buf[:], Addr: dgram.AddrFrom(netip.AddrPortFrom(to.Addr().Unmap(), to.Port()))}
+		err := s.r.Socket().SendMsg(&s.msg, 0)
+		s.buf[0] = nil
+		if err != nil {
+			return fmt.Errorf("lanlink: send to %v: %w", to, err)
+		}
+		return nil
+	}
+	ifi, ok := l.Interface(ifindex)
+	if !ok {
+		return fmt.Errorf("lanlink: interface %d is not served", ifindex)
 	}
 	src := sourceFor(&ifi, to.Addr())
 	if !src.IsValid() {

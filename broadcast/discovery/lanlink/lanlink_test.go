@@ -159,6 +159,17 @@ func TestIntegrationPerInterface(t *testing.T) {
 	if g := lb.expect(t, "b", "unicast"); g.src.Addr() != a1.Addr4() || g.dst != bn.Addr4() {
 		t.Errorf("b got the unicast %+v; want from %v to %v", g, a1.Addr4(), bn.Addr4())
 	}
+
+	// Interface 0: the kernel routes it, from the address it picks.
+	if err := la.Send([]byte("routed"), 0, netip.AddrPortFrom(bn.Addr4(), 5353)); err != nil {
+		t.Fatal(err)
+	}
+	if g := lb.expect(t, "b", "routed"); g.src.Addr() != a1.Addr4() {
+		t.Errorf("b got the routed unicast %+v; want from %v", g, a1.Addr4())
+	}
+	if err := la.Send([]byte("group"), 0, netip.AddrPortFrom(mdns4, 5353)); err == nil {
+		t.Errorf("Send to a group on interface 0: no error")
+	}
 }
 
 func mustLinkLocal(t *testing.T, l *Link, name string) netip.Addr {
