@@ -50,6 +50,7 @@ func linkFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "dest", Usage: "send to `ADDR:PORT` instead of broadcast or multicast (repeatable)"},
 		&cli.StringFlag{Name: "service", Usage: "the service `NAME`"},
 		&cli.DurationFlag{Name: "timeout", Aliases: []string{"w"}, Usage: "stop after `D` (0: until Ctrl-C)"},
+		protoFlag(),
 		jsonFlag(),
 	}
 }
@@ -102,11 +103,12 @@ func parseLink(c *cli.Context) (discovery.Link, error) {
 func discoverCommand() *cli.Command {
 	flags := append(linkFlags(),
 		&cli.IntFlag{Name: "max-peers", Value: discovery.DefaultMaxPeers, Usage: "keep at most `N` peers (present, or lost and not yet printed); new ones beyond are dropped and counted"},
+		&cli.StringFlag{Name: "to", Aliases: []string{"t"}, Usage: "--proto ssdp: search one device by unicast M-SEARCH to `HOST:PORT`"},
 	)
 	return &cli.Command{
 		Name:        "discover",
 		Usage:       "list the instances of a service as they come and go",
-		UsageText:   "bcast discover [--service NAME] [--timeout D] [--max-peers N] [--json] [link options]",
+		UsageText:   "bcast discover [SERVICE | --service SERVICE] [--proto bcast|ssdp] [--timeout D] [--json] [options]",
 		Description: discoverDescription,
 		Flags:       flags,
 		Action:      runDiscover,
@@ -149,8 +151,24 @@ type discoverSummary struct {
 
 func runDiscover(c *cli.Context) error {
 	const name = "bcast discover"
-	if c.NArg() > 0 {
-		return usageError(name, "unexpected argument %q", c.Args().First())
+	proto, err := protoOf(c)
+	if err != nil {
+		return usageError(name, "%v", err)
+	}
+	if err := onlyFor(c, proto, map[string]string{"to": protoSSDP, "transport": protoBcast, "discovery-port": protoBcast,
+		"discovery-group": protoBcast, "dest": protoBcast}); err != nil {
+		return usageError(name, "%v", err)
+	}
+	if c.Int("max-peers") < 1 {
+		return usageError(name, "--max-peers %d: must be at least 1", c.Int("max-peers"))
+	}
+	switch proto {
+	case protoSSDP:
+		return runDiscoverSSDP(c, name)
+	}
+	service, err := serviceArg(c)
+	if err != nil {
+		return usageError(name, "%v", err)
 	}
 	link, err := parseLink(c)
 	if err != nil {
@@ -160,7 +178,7 @@ func runDiscover(c *cli.Context) error {
 	if maxPeers < 1 {
 		return usageError(name, "--max-peers %d: must be at least 1", maxPeers)
 	}
-	b, err := discovery.Browse(discovery.BrowserConfig{Service: c.String("service"), Link: link, MaxPeers: maxPeers})
+	b, err := discovery.Browse(discovery.BrowserConfig{Service: service, Link: link, MaxPeers: maxPeers})
 	if err != nil {
 		return failure(name, "%s", explained(err))
 	}
@@ -190,7 +208,7 @@ func runDiscover(c *cli.Context) error {
 		stderr.Printf("%s", line)
 	}()
 	if !asJSON {
-		what := c.String("service")
+		what := service
 		if what == "" {
 			what = "every service"
 		}
@@ -335,12 +353,14 @@ func announceCommand() *cli.Command {
 		&cli.UintFlag{Name: "port", Aliases: []string{"p"}, Usage: "the `PORT` the service listens on"},
 		&cli.StringSliceFlag{Name: "text", Usage: "a `KEY=VALUE` pair for browsers (repeatable)"},
 		&cli.DurationFlag{Name: "interval", Value: discovery.DefaultInterval, Usage: "time between announcements (`D`)"},
-		&cli.DurationFlag{Name: "lifetime", Usage: "how long browsers keep the instance without news (`D`; default 3 intervals)"},
+		&cli.DurationFlag{Name: "lifetime", Usage: "how long browsers keep the instance without news (`D`; default 3 intervals; ssdp: max-age, default 30m)"},
+		&cli.StringFlag{Name: "path", Usage: "--proto ssdp: the `PATH` of the description document in LOCATION (default /description.xml)"},
+		&cli.BoolFlag{Name: "describe", Usage: "--proto ssdp: serve a minimal description document at LOCATION"},
 	)
 	return &cli.Command{
 		Name:        "announce",
 		Usage:       "announce a service instance on the LAN",
-		UsageText:   "bcast announce --service NAME [--instance ID] [--port PORT] [--text K=V]... [link options]",
+		UsageText:   "bcast announce --service NAME [--proto bcast|ssdp] [--instance ID] [--port PORT] [--text K=V]... [options]",
 		Description: announceDescription,
 		Flags:       flags,
 		Action:      runAnnounce,
@@ -349,6 +369,18 @@ func announceCommand() *cli.Command {
 
 func runAnnounce(c *cli.Context) error {
 	const name = "bcast announce"
+	proto, err := protoOf(c)
+	if err != nil {
+		return usageError(name, "%v", err)
+	}
+	if err := onlyFor(c, proto, map[string]string{"path": protoSSDP, "describe": protoSSDP, "interval": protoBcast, "transport": protoBcast, "discovery-port": protoBcast, "discovery-group": protoBcast,
+		"dest": protoBcast, "text": protoBcast}); err != nil {
+		return usageError(name, "%v", err)
+	}
+	switch proto {
+	case protoSSDP:
+		return runAnnounceSSDP(c, name)
+	}
 	if c.NArg() > 0 {
 		return usageError(name, "unexpected argument %q", c.Args().First())
 	}

@@ -172,3 +172,45 @@ func TestIntegrationListenGroupZoneFromIface(t *testing.T) {
 		t.Errorf("zone lo with --iface eth0: exit %d; want %d\n%s", r.code, exitUsage, r.stderr)
 	}
 }
+
+// TestIntegrationSSDPCommands runs announce and discover --proto ssdp on
+// the two-LAN topology: r, on both LANs, announces a device; a host on
+// each LAN finds it with a LOCATION on that LAN's address of r, fetches
+// the description bcast serves there, and sees the byebye.
+func TestIntegrationSSDPCommands(t *testing.T) {
+	tp := netns.StandardTopology(t)
+	r, a1, b1 := tp.Host("r"), tp.Host("a1"), tp.Host("b1")
+	const uuid = "uuid:2fac1234-31f8-11b4-a222-08002b34c003"
+	ann, first := nsStart(t, r, "announce", "--proto", "ssdp", "--service", "urn:schemas-upnp-org:device:Basic:1",
+		"--instance", uuid, "--port", "8080", "--path", "/description.xml", "--describe", "--json")
+	if first["type"] != "announcing" || first["instance"] != uuid {
+		t.Fatalf("first line %v", first)
+	}
+	for _, tc := range []struct {
+		h    *netns.Host
+		addr string
+	}{{a1, "10.71.1.254"}, {b1, "10.71.2.254"}} {
+		res := nsRun(t, tc.h, "discover", "--proto", "ssdp", "--service", "upnp:rootdevice", "--network", "udp4", "--timeout", "3s", "--json")
+		peers := ofType(jsonLines(t, res.stdout), "peer")
+		want := "http://" + tc.addr + ":8080/description.xml"
+		if res.code != 0 || len(peers) != 1 || peers[0]["location"] != want || peers[0]["instance"] != uuid+"::upnp:rootdevice" {
+			t.Errorf("%s: exit %d, peers %v; want one root device at %s\n%s", tc.h.Name(), res.code, peers, want, res.stderr)
+		}
+	}
+	// The unicast search of one device.
+	res := nsRun(t, a1, "discover", "--proto", "ssdp", "--to", "10.71.1.254:1900", "--timeout", "3s", "--json")
+	if peers := ofType(jsonLines(t, res.stdout), "peer"); res.code != 0 || len(peers) == 0 {
+		t.Errorf("unicast search: exit %d, %d peers\n%s", res.code, len(peers), res.stderr)
+	}
+	// The description document, fetched as a control point would.
+	get := "GET /description.xml HTTP/1.0\r\nHost: 10.71.2.254:8080\r\n\r\n"
+	res = nsRunIn(t, b1, get, "connect", "10.71.2.254:8080", "--timeout", "5s")
+	if res.code != 0 || !strings.Contains(res.stdout, "200 OK") || !strings.Contains(res.stdout, "<UDN>"+uuid+"</UDN>") {
+		t.Errorf("description from LAN B: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	ann.cmd.Process.Signal(syscall.SIGINT)
+	lines, code := ann.wait(t)
+	if sum := ofType(lines, "summary"); code != 0 || len(sum) != 1 {
+		t.Errorf("announce after SIGINT: exit %d, %v", code, lines)
+	}
+}

@@ -14,7 +14,7 @@ type Name struct {
 // Names is the table, in the order of the README.
 var Names = []Name{
 	// Where the traffic goes, or comes from.
-	{Long: "to", Short: "t", Meaning: "the destination `ADDR:PORT` of the datagrams the command sends"},
+	{Long: "to", Short: "t", Meaning: "the destination `ADDR:PORT` of the datagrams the command sends (discover --proto ssdp: the one device a unicast search goes to)"},
 	{Long: "listen", Short: "l", Meaning: "the `[ADDR:]PORT` the command receives on"},
 	{Long: "port", Short: "p", Meaning: "the UDP port of the traffic the command handles (relay: relays; doctor: diagnoses); announce: the port the announced service listens on, which the announcement carries"},
 	{Long: "src", Meaning: "the source address of the datagrams sent (one of this host's)"},
@@ -79,6 +79,9 @@ var Names = []Name{
 	{Long: "text", Meaning: "an announced `KEY=VALUE` pair", Daemon: true},
 	{Long: "network", Meaning: "discovery over udp4 or udp6"},
 	{Long: "transport", Meaning: "discovery by broadcast, multicast or auto"},
+	{Long: "proto", Meaning: "the discovery protocol: bcast's own, or ssdp (UPnP)"},
+	{Long: "path", Meaning: "announce --proto ssdp: the path of the description document in LOCATION"},
+	{Long: "describe", Meaning: "announce --proto ssdp: serve a minimal description document at LOCATION"},
 	{Long: "discovery-port", Meaning: "the discovery UDP port", Daemon: true},
 	{Long: "discovery-group", Meaning: "the discovery multicast group"},
 	// The daemon.
