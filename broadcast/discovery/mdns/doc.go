@@ -1,9 +1,46 @@
 // Package mdns is multicast DNS (RFC 6762) and DNS-based service discovery
-// (RFC 6763) without sockets: a codec on golang.org/x/net/dns/dnsmessage,
-// and two engines, a Querier and a Responder, that a link layer drives
-// with packets and a clock. Nothing here opens a socket, starts a
-// goroutine or reads the time: tests run the engines with a fake clock
-// and no sleeps, and the link layer owns every file descriptor.
+// (RFC 6763) in three layers: a codec on golang.org/x/net/dns/dnsmessage;
+// two engines, a Querier and a Responder, that a link layer drives with
+// packets and a clock; and a runtime that drives them on real sockets
+// (package lanlink): Browser, Server, LookupHost, ResolveInstance and
+// ServiceTypes. The engines open no socket, start no goroutine and read
+// no clock: tests run them with a fake clock and no sleeps.
+//
+// # On the LAN
+//
+// A Server publishes a host name and services; a Browser browses
+// service types, resolves instances and follows host names:
+//
+//	s, err := mdns.NewServer(mdns.ServerConfig{ResponderConfig: mdns.ResponderConfig{Host: "alpha"}})
+//	id, err := s.Register(mdns.Service{Instance: "My Web", Type: "_http._tcp", Port: 8080})
+//	... s.Events() says Registered per interface, Renamed after a conflict; s.Name(id)
+//	s.Close() // goodbyes sent before it returns
+//
+//	b, err := mdns.NewBrowser(mdns.BrowserConfig{})
+//	b.Browse("_http._tcp", "")
+//	for ev := range b.Events() { ... ev.Kind, ev.Instance, ev.Host, ev.Port, ev.Addrs, ev.Text, ev.IfName }
+//
+// Both bind UDP port 5353 with SO_REUSEPORT beside any other responder of
+// the host (avahi-daemon), follow interfaces and addresses over netlink
+// (an address added is announced, one removed said goodbye to), and run
+// their engine in one goroutine: datagrams in, one timer on
+// NextDeadline, calls from other goroutines passed in as functions. At
+// most 256 datagrams wait for the engine; more are dropped and counted
+// (LinkStats.Overrun). A Browser's events are coalesced per instance and
+// interface while unread, never queued without bound; a Server keeps 64
+// events and counts the rest, and Name always gives the current name.
+//
+// A Browser asks by multicast from port 5353, so every socket on the
+// port hears the answers. LookupHost and ResolveInstance ask once from a
+// port of their own: responders answer such a query by unicast (RFC 6762
+// §5.1, §6.7), which on a shared port 5353 would reach one socket only,
+// perhaps another program's. They return when the first answer and
+// 200 ms more have come, or fail with ErrNoAnswer when the context ends.
+//
+// LinkConfig.Interfaces limits the interfaces (a name that does not
+// exist is an error listing those that do); Network "udp4" or "udp6"
+// keeps to one family, which then is also the only family of addresses
+// a Server publishes.
 //
 // # Names and TXT records
 //
@@ -139,9 +176,11 @@
 // event) and announced: AnnounceCount times (3 by default), one second
 // apart, then two, four... SetText and address changes announce again;
 // an address removed gets a goodbye first. Unregister and Close say
-// goodbye (TTL 0); a rename says goodbye for the old SRV and TXT (never
-// for the shared PTR naming the contested instance, which the winner
-// publishes too).
+// goodbye (TTL 0); a rename says goodbye for the old SRV and TXT if they
+// were announced, even when a conflict had sent the name back to probing
+// first (they are still in caches), but never for the shared PTR naming
+// the contested instance, nor for a record equal to one the winner
+// published, which the goodbye would remove from every cache.
 //
 // Queries are answered from records registered on the arrival interface:
 // at once when every answer is a unique record and the query has one

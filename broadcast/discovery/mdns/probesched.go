@@ -68,6 +68,7 @@ func (r *Responder) sendProbes(now time.Time) {
 			if gl.probes == probeCount {
 				r.events = append(r.events, ResponderEvent{Kind: Registered, Service: g.id, IfIndex: idx, Name: g.label})
 				gl.state, gl.announceLeft, gl.interval, gl.next = announcing, r.cfg.AnnounceCount, time.Second, now
+				gl.announced = true
 				continue
 			}
 			gl.probes++

@@ -132,6 +132,11 @@ type glink struct {
 	next         time.Time
 	announceLeft int
 	interval     time.Duration
+	// announced: the records went out under the current name on this
+	// link and no goodbye has followed; they sit in caches even while a
+	// conflict has the name probed for again (§9), so a rename says
+	// goodbye for them.
+	announced bool
 }
 
 // A group is a set of records probed and announced together: the host
@@ -772,7 +777,7 @@ func (r *Responder) handleResponse(now time.Time, ifc *Interface, k rlinkKey, m 
 					continue
 				}
 				if gl.state == probing || r.publishesType(g, rec.Type) {
-					r.conflict(now, g, ifc, rec)
+					r.conflict(now, g, ifc, m)
 				}
 			}
 		}
@@ -802,11 +807,20 @@ func (r *Responder) publishesType(g *group, t dnsmessage.Type) bool {
 // conflict handles a record of another host under one of our unique
 // names: while probing, the name is taken and we rename (RFC 6762 §8.1);
 // once announced, we probe again (§9), and rename if that fails.
-func (r *Responder) conflict(now time.Time, g *group, ifc *Interface, rec *Record) {
+// Every record of the response under the name is the other host's, those
+// equal to ours included: a goodbye on rename must spare them.
+func (r *Responder) conflict(now time.Time, g *group, ifc *Interface, m *Message) {
 	r.stats.Conflicts++
 	r.noteConflict(now)
-	if len(g.foreign) < 32 {
-		g.foreign = append(g.foreign, *rec)
+	name := g.name()
+	for _, sec := range [][]Record{m.Answers, m.Additionals} {
+		for i := range sec {
+			rec := &sec[i]
+			if len(g.foreign) < 32 && rec.TTL > 0 && equalFold(rec.Name, name) &&
+				!slices.ContainsFunc(g.foreign, func(f Record) bool { return f.Type == rec.Type && sameRData(&f, rec) }) {
+				g.foreign = append(g.foreign, *rec)
+			}
+		}
 	}
 	if gl := g.links[ifc.Index]; gl.state == probing {
 		r.rename(now, g)
@@ -871,9 +885,10 @@ func (r *Responder) goodbyes(g *group, renaming bool, byIface map[int][]Record) 
 	}
 	for _, idx := range sortedKeys(g.links) {
 		gl, ifc := g.links[idx], r.ifaces[idx]
-		if gl.state == probing || ifc == nil {
+		if !gl.announced || ifc == nil {
 			continue
 		}
+		gl.announced = false
 		for _, o := range r.records(g, ifc) {
 			if renaming && (!o.unique || slices.ContainsFunc(g.foreign, func(s Record) bool { return s.Type == o.rec.Type && sameRData(&s, &o.rec) })) {
 				continue

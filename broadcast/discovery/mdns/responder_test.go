@@ -368,23 +368,23 @@ func TestResponderConflictAfterAnnouncing(t *testing.T) {
 func TestResponderGoodbyeOnRename(t *testing.T) {
 	r, now := settled(t)
 	theirs := srv(webInst, "other.local.", 80, 120)
-	// A conflict with the announced name sends us back to probing; the
-	// other host's answer during probing makes us rename.
+	// A conflict with the announced name sends us back to probing (§9);
+	// the other host's answer during probing makes us rename. Our records
+	// went out under the old name and sit in caches although we were
+	// probing again: the rename says goodbye for them, except the shared
+	// PTR naming the contested instance and a TXT equal to the winner's.
 	r.HandlePacket(now, fromPeer(t, 2, "10.0.0.9:5353", response(theirs)))
-	run(t, r, &now, now.Add(300*time.Millisecond))
+	for _, s := range run(t, r, &now, now.Add(300*time.Millisecond)) {
+		if len(s.msg.Answers) > 0 && s.msg.Answers[0].TTL == 0 {
+			t.Fatalf("goodbye %+v on going back to probing; want none before the rename", s.msg.Answers)
+		}
+	}
 	r.HandlePacket(now, fromPeer(t, 2, "10.0.0.9:5353", response(theirs, txt(webInst, 4500, "path=/"))))
 	if ev := r.Events(); len(ev) == 0 || ev[len(ev)-1].Kind != Renamed {
 		t.Fatalf("events %+v; want a rename", ev)
 	}
-	// There, probing had restarted everywhere, so nothing stood announced
-	// under the old name and no goodbye was due. A rename while records
-	// are announced (as on an interface still established) says goodbye:
-	r2, now2 := settled(t)
-	g := r2.groups[1]
-	g.foreign = []Record{txt(webInst, 4500, "path=/")}
-	r2.rename(now2, g)
 	var bye []string
-	for _, o := range r2.Poll(now2) {
+	for _, o := range r.Poll(now) {
 		m, _ := ParseMessage(o.Payload)
 		for _, rec := range m.Answers {
 			if rec.TTL != 0 || rec.CacheFlush {
@@ -395,6 +395,13 @@ func TestResponderGoodbyeOnRename(t *testing.T) {
 	}
 	if want := []string{webInst + " TypeSRV"}; !slices.Equal(bye, want) {
 		t.Errorf("goodbye on rename for %q; want %q (no shared PTR, no TXT equal to the winner's)", bye, want)
+	}
+	// Said once: a later rename of the new name, never announced, says
+	// nothing of the old one.
+	g := r.groups[1]
+	r.rename(now, g)
+	if out := r.Poll(now); len(out) != 0 {
+		t.Errorf("second rename sent %d packets; want none (nothing announced under %q)", len(out), "Web (2)")
 	}
 }
 
