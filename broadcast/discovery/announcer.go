@@ -37,6 +37,19 @@ const textBudget = MaxMessageSize - minLen - MaxAddrs*17
 
 // AnnouncerConfig describes the instance to announce and where.
 type AnnouncerConfig struct {
+	// Protocol is Own (the default) or MDNS. With MDNS, Service is a
+	// DNS-SD service type ("_http._tcp"), Instance the instance name
+	// people see ("Office Printer"), renamed ("Office Printer (2)") if
+	// another host holds it (Instance then says the new name); Interval
+	// and TTL must be zero, and of Link only Interfaces and Network
+	// apply (an empty Network means IPv4 and IPv6 both).
+	Protocol Protocol
+
+	// Host is, with MDNS, the host name published (Host.local, which the
+	// instance's SRV record names); empty means this machine's host name
+	// up to its first dot. It must be empty with Own.
+	Host string
+
 	// Service is the service name: 1 to MaxNameLen bytes of ASCII letters,
 	// digits, '.', '-' and '_'.
 	Service string
@@ -103,12 +116,23 @@ type Announcer struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	md *mdnsAnnounce // with MDNS, the state; of the fields above only service and instance are used
 }
 
 // Announce starts announcing. The first announcement has been sent when it
 // returns; a failure to send it is not an error (the interfaces may come
 // up later) but shows in Stats.
 func Announce(cfg AnnouncerConfig) (*Announcer, error) {
+	if err := cfg.Protocol.check(); err != nil {
+		return nil, err
+	}
+	if cfg.Protocol == MDNS {
+		return announceMDNS(cfg)
+	}
+	if cfg.Host != "" {
+		return nil, fmt.Errorf("discovery: Host %q applies to mDNS only", cfg.Host)
+	}
 	l, err := cfg.Link.resolve()
 	if err != nil {
 		return nil, err
@@ -207,11 +231,22 @@ func checkBudget(m *Message) error {
 func (a *Announcer) Service() string { return a.service }
 
 // Instance returns the instance id announced (generated when the
-// configuration left it empty).
-func (a *Announcer) Instance() string { return a.instance }
+// configuration left it empty); with MDNS, the instance name now, after
+// any rename.
+func (a *Announcer) Instance() string {
+	if a.md != nil {
+		if name, ok := a.md.s.Name(a.md.id); ok {
+			return name
+		}
+	}
+	return a.instance
+}
 
 // Update replaces the key/value pairs and announces them at once.
 func (a *Announcer) Update(text map[string]string) error {
+	if a.md != nil {
+		return a.md.update(text)
+	}
 	text = maps.Clone(text)
 	m := a.record(text)
 	if err := m.Validate(); err != nil {
@@ -229,12 +264,22 @@ func (a *Announcer) Update(text map[string]string) error {
 var errClosed = errors.New("discovery: announcer closed")
 
 // Stats returns the counters.
-func (a *Announcer) Stats() Stats { return a.c.stats() }
+func (a *Announcer) Stats() Stats {
+	if a.md != nil {
+		return a.md.stats()
+	}
+	return a.c.stats()
+}
 
 // Close stops announcing, sends a Goodbye out of every interface and
 // closes the sockets.
 func (a *Announcer) Close() error {
 	a.closeOnce.Do(func() {
+		if a.md != nil {
+			a.closeErr = a.md.s.Close()
+			dropSelf(key{a.service, a.instance})
+			return
+		}
 		a.cancel()
 		a.group.close()
 		errRx := a.rx.Close()

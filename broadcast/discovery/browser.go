@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,11 +22,17 @@ const rescanEvery = 5 * time.Second
 
 // BrowserConfig says what to look for and where.
 type BrowserConfig struct {
+	// Protocol is Own (the default) or MDNS.
+	Protocol Protocol
+
 	// Service is the service name to find; empty finds every service.
+	// With MDNS it is a DNS-SD service type ("_http._tcp"), and empty
+	// browses every type announced (RFC 6763 §9).
 	Service string
 
 	// Link says where announcements come from and queries go. It must match
-	// the Announcers'.
+	// the Announcers'. With MDNS only Interfaces and Network apply, and
+	// an empty Network means IPv4 and IPv6 both.
 	Link Link
 
 	// MaxPeers bounds the peer table; 0 means DefaultMaxPeers. It counts
@@ -68,11 +75,22 @@ type Browser struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	md *mdnsBrowse // with MDNS, the state; nothing above but events is used
 }
 
 // Browse starts browsing: it opens the sockets, sends a first Query (a
 // second follows a second later) and starts reporting on Events.
 func Browse(cfg BrowserConfig) (*Browser, error) {
+	if err := cfg.Protocol.check(); err != nil {
+		return nil, err
+	}
+	if cfg.MaxPeers < 0 {
+		return nil, fmt.Errorf("discovery: negative MaxPeers %d", cfg.MaxPeers)
+	}
+	if cfg.Protocol == MDNS {
+		return browseMDNS(cfg, cmp.Or(cfg.MaxPeers, DefaultMaxPeers))
+	}
 	l, err := cfg.Link.resolve()
 	if err != nil {
 		return nil, err
@@ -140,6 +158,9 @@ func (b *Browser) Events() <-chan Event { return b.events }
 
 // Peers returns every peer known now, sorted by service and instance.
 func (b *Browser) Peers() []Peer {
+	if b.md != nil {
+		return b.md.snapshot()
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.tb.snapshot()
@@ -147,6 +168,9 @@ func (b *Browser) Peers() []Peer {
 
 // Stats returns the counters.
 func (b *Browser) Stats() Stats {
+	if b.md != nil {
+		return b.md.stats()
+	}
 	s := b.c.stats()
 	b.mu.Lock()
 	s.Full = b.tb.refused
@@ -156,8 +180,15 @@ func (b *Browser) Stats() Stats {
 
 // Query asks every instance of the service to answer now, out of every
 // interface (or to every destination). It fails only when no query could
-// be sent at all.
-func (b *Browser) Query() error { return b.query(false) }
+// be sent at all. With MDNS it does nothing: mDNS queries follow their
+// own schedule (RFC 6762 §5.2), and asking more often than that only
+// costs the link.
+func (b *Browser) Query() error {
+	if b.md != nil {
+		return nil
+	}
+	return b.query(false)
+}
 
 // query sends a Query out of every target, or with onlyNew, out of the
 // interfaces not queried on before (an interface that came up).
@@ -247,6 +278,10 @@ func (b *Browser) watch() {
 // Close stops browsing, closes the sockets and then Events.
 func (b *Browser) Close() error {
 	b.closeOnce.Do(func() {
+		if b.md != nil {
+			b.closeErr = b.md.close()
+			return
+		}
 		b.cancel()
 		b.mu.Lock()
 		b.closed = true

@@ -22,6 +22,31 @@
 //		fmt.Println(ev.Kind, ev.Peer.Instance, ev.Peer.Addrs, ev.Peer.Port)
 //	}
 //
+// # Protocols
+//
+// BrowserConfig.Protocol and AnnouncerConfig.Protocol choose the wire
+// protocol: Own (the default), described below, or MDNS, multicast DNS
+// with DNS-SD (RFC 6762, RFC 6763) as avahi, Bonjour and dns-sd speak it,
+// run by package mdns. Either way a Browser reports the same Events and
+// Peers, so one program can browse both:
+//
+//	b, err := discovery.Browse(discovery.BrowserConfig{Protocol: discovery.MDNS, Service: "_http._tcp"})
+//	...
+//	for ev := range b.Events() {
+//		fmt.Println(ev.Kind, ev.Peer.Instance, ev.Peer.Host, ev.Peer.Port, ev.Peer.Addrs, ev.Peer.Interfaces)
+//	}
+//
+// With MDNS a Service is a DNS-SD service type ("_http._tcp"; empty
+// browses every type announced), an instance name is what people read
+// ("Office Printer") and is renamed ("Office Printer (2)") when another
+// host holds it, Peer.Host is the host name the instance's SRV record
+// names, and Text keys without a value read as empty. Of Link only
+// Interfaces and Network apply, and an empty Network means IPv4 and IPv6
+// both; an mDNS Browser or Announcer may be opened from a thread that
+// entered a network namespace. Per-interface detail (each interface's
+// own addresses, registration and rename events, one-shot host lookups)
+// is in package mdns itself.
+//
 // # Transports
 //
 // Messages travel as UDP datagrams to port DefaultPort (62278) unless

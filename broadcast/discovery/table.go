@@ -11,9 +11,14 @@ import (
 
 // Peer is what a Browser knows of one instance of a service.
 type Peer struct {
+	// Protocol is the protocol the peer was found with.
+	Protocol Protocol
 	Service  string
 	Instance string
-	Port     uint16
+	// Host is, for MDNS, the host name the instance's SRV record names
+	// ("alpha.local."); empty for Own.
+	Host string
+	Port uint16
 	// Text is the instance's key/value pairs; nil when it has none. Each
 	// Peer has its own copy.
 	Text map[string]string
@@ -24,15 +29,17 @@ type Peer struct {
 	Addrs []netip.Addr
 	// Interfaces are the local interfaces the instance was heard on, sorted.
 	Interfaces []string
-	// Src is where its latest message came from.
+	// Src is where its latest message came from (Own only).
 	Src netip.AddrPort
-	// Local is set when that message came from an address of this host.
+	// Local is set when that message came from an address of this host
+	// (Own only).
 	Local bool
 	// Self is set when the instance is announced by an Announcer of this
 	// process.
 	Self bool
-	// Seen is when it was last heard; Expires is when it will be Lost
-	// unless heard again.
+	// Seen is when it was last heard (with MDNS, when what is known of
+	// it last changed); Expires is when it will be Lost unless heard
+	// again (Own only: an mDNS record's lifetime is the querier's).
 	Seen, Expires time.Time
 }
 
