@@ -109,4 +109,9 @@ func broadcast4(p netip.Prefix) netip.Addr {
 	return netip.AddrFrom4(a)
 }
 
+// Do runs fn inside the LAN's namespace, where the bridge and its ports
+// are: a packet capture on the bridge, for instance, sees every frame of
+// the LAN. The rules of Host.Do apply.
+func (n *LAN) Do(fn func() error) error { return n.ns.do(fn) }
+
 func (n *LAN) String() string { return "LAN " + n.name + " (" + n.ns.name + ")" }
