@@ -73,7 +73,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			sendCommand(), listenCommand(), echoCommand(), pingCommand(),
 			relayCommand(), discoverCommand(), announceCommand(),
-			connectCommand(), ifacesCommand(), doctorCommand(), completionCommand(), demoCommand(), benchCommand(),
+			connectCommand(), resolveCommand(), ifacesCommand(), doctorCommand(), completionCommand(), demoCommand(), benchCommand(),
 		},
 		// run reports errors and picks the exit code; cli must not exit
 		// the process itself (tests run the app in-process).
@@ -188,12 +188,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return exitCode(app.RunContext(ctx, reorder(app, args)), stderr)
 }
 
-// reorder lets connect take its options after the peer, as nc does
-// (bcast connect HOST:PORT --crlf): the flag parser stops at the first
-// argument that is not a flag.
+// reorder lets a command take its options after its arguments, as nc and
+// avahi-browse do (bcast connect HOST:PORT --crlf, bcast discover
+// _http._tcp --proto mdns): the flag parser stops at the first argument
+// that is not a flag.
 func reorder(app *cli.App, args []string) []string {
-	if len(args) > 2 && args[1] == "connect" {
-		return append(args[:2:2], flagsFirst(app.Command("connect"), args[2:])...)
+	if len(args) > 2 {
+		if cmd := app.Command(args[1]); cmd != nil && cmd.Name != "help" {
+			return append(args[:2:2], flagsFirst(cmd, args[2:])...)
+		}
 	}
 	return args
 }

@@ -108,7 +108,7 @@ func discoverCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "discover",
 		Usage:       "list the instances of a service as they come and go",
-		UsageText:   "bcast discover [SERVICE | --service SERVICE] [--proto bcast|ssdp] [--timeout D] [--json] [options]",
+		UsageText:   "bcast discover [SERVICE | --service SERVICE] [--proto bcast|mdns|ssdp] [--timeout D] [--json] [options]",
 		Description: discoverDescription,
 		Flags:       flags,
 		Action:      runDiscover,
@@ -165,6 +165,8 @@ func runDiscover(c *cli.Context) error {
 	switch proto {
 	case protoSSDP:
 		return runDiscoverSSDP(c, name)
+	case protoMDNS:
+		return runDiscoverMDNS(c, name)
 	}
 	service, err := serviceArg(c)
 	if err != nil {
@@ -356,11 +358,12 @@ func announceCommand() *cli.Command {
 		&cli.DurationFlag{Name: "lifetime", Usage: "how long browsers keep the instance without news (`D`; default 3 intervals; ssdp: max-age, default 30m)"},
 		&cli.StringFlag{Name: "path", Usage: "--proto ssdp: the `PATH` of the description document in LOCATION (default /description.xml)"},
 		&cli.BoolFlag{Name: "describe", Usage: "--proto ssdp: serve a minimal description document at LOCATION"},
+		&cli.StringFlag{Name: "host", Usage: "--proto mdns: the host `NAME` (NAME.local) the service's addresses go under (default: this host's name)"},
 	)
 	return &cli.Command{
 		Name:        "announce",
 		Usage:       "announce a service instance on the LAN",
-		UsageText:   "bcast announce --service NAME [--proto bcast|ssdp] [--instance ID] [--port PORT] [--text K=V]... [options]",
+		UsageText:   "bcast announce --service NAME [--proto bcast|mdns|ssdp] [--instance ID] [--port PORT] [--text K=V]... [options]",
 		Description: announceDescription,
 		Flags:       flags,
 		Action:      runAnnounce,
@@ -373,13 +376,15 @@ func runAnnounce(c *cli.Context) error {
 	if err != nil {
 		return usageError(name, "%v", err)
 	}
-	if err := onlyFor(c, proto, map[string]string{"path": protoSSDP, "describe": protoSSDP, "interval": protoBcast, "transport": protoBcast, "discovery-port": protoBcast, "discovery-group": protoBcast,
-		"dest": protoBcast, "text": protoBcast}); err != nil {
+	if err := onlyFor(c, proto, map[string]string{"path": protoSSDP, "describe": protoSSDP, "host": protoMDNS, "interval": protoBcast, "transport": protoBcast, "discovery-port": protoBcast, "discovery-group": protoBcast,
+		"dest": protoBcast, "text": protoBcast + "," + protoMDNS}); err != nil {
 		return usageError(name, "%v", err)
 	}
 	switch proto {
 	case protoSSDP:
 		return runAnnounceSSDP(c, name)
+	case protoMDNS:
+		return runAnnounceMDNS(c, name)
 	}
 	if c.NArg() > 0 {
 		return usageError(name, "unexpected argument %q", c.Args().First())

@@ -15,20 +15,21 @@ import (
 // default), mDNS/DNS-SD and SSDP.
 const (
 	protoBcast = "bcast"
+	protoMDNS  = "mdns"
 	protoSSDP  = "ssdp"
 )
 
 func protoFlag() cli.Flag {
-	return &cli.StringFlag{Name: "proto", Value: protoBcast, Usage: "the discovery `PROTOCOL`: bcast (bcast's own) or ssdp (UPnP)"}
+	return &cli.StringFlag{Name: "proto", Value: protoBcast, Usage: "the discovery `PROTOCOL`: bcast (bcast's own), mdns (mDNS/DNS-SD: avahi, Bonjour) or ssdp (UPnP)"}
 }
 
 // protoOf reads --proto.
 func protoOf(c *cli.Context) (string, error) {
 	switch p := c.String("proto"); p {
-	case protoBcast, protoSSDP:
+	case protoBcast, protoMDNS, protoSSDP:
 		return p, nil
 	default:
-		return "", fmt.Errorf("%s: want bcast or ssdp", flagVal(c, "proto", p))
+		return "", fmt.Errorf("%s: want bcast, mdns or ssdp", flagVal(c, "proto", p))
 	}
 }
 

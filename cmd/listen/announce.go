@@ -22,6 +22,7 @@ import (
 const catAnnounce = "Announce (--mode announce)"
 
 var announceFlags = []cli.Flag{
+	&cli.StringFlag{Name: "proto", Category: catAnnounce, Value: "bcast", Usage: "`PROTOCOL`: bcast (bcast's own discovery) or mdns (mDNS/DNS-SD, which avahi and Bonjour browse; --service is then a type such as _echo._tcp)"},
 	&cli.StringFlag{Name: "service", Category: catAnnounce, Usage: "announce service `NAME` on the LAN and answer discovery queries for it"},
 	&cli.StringFlag{Name: "instance", Category: catAnnounce, Usage: "instance `ID` to announce (default: the host name; one longer than 63 bytes is cut to its first 54 and '-' and 8 hex digits of its SHA-256)"},
 	&cli.StringSliceFlag{Name: "text", Category: catAnnounce, Usage: "announce the pair `KEY=VALUE` (repeatable)"},
@@ -47,6 +48,13 @@ func parseAnnounce(c *cli.Context, announce bool) (*discovery.AnnouncerConfig, e
 	cfg := &discovery.AnnouncerConfig{Service: c.String("service"), Instance: c.String("instance")}
 	if cfg.Service == "" {
 		return nil, fmt.Errorf("--mode announce needs --service NAME")
+	}
+	switch p := c.String("proto"); p {
+	case "bcast":
+	case "mdns":
+		return parseAnnounceMDNS(c, cfg)
+	default:
+		return nil, fmt.Errorf("--proto %q: want bcast or mdns", p)
 	}
 	fromHost := false
 	if cfg.Instance == "" {
@@ -87,6 +95,46 @@ func parseAnnounce(c *cli.Context, announce bool) (*discovery.AnnouncerConfig, e
 			return nil, fmt.Errorf("--discovery-dest %q: want IP:PORT", text)
 		}
 		cfg.Link.Destinations = append(cfg.Link.Destinations, ap)
+	}
+	cfg.Link.Interfaces = append(c.StringSlice("discovery-iface"), c.StringSlice("discovery-interface")...)
+	for _, n := range cfg.Link.Interfaces {
+		if err := cmdline.CheckInterface("--discovery-iface", n); err != nil {
+			return nil, err
+		}
+	}
+	return cfg, nil
+}
+
+// parseAnnounceMDNS is parseAnnounce for --proto mdns: the service is a
+// DNS-SD type, the instance the name people see (the host name by
+// default), and the discovery link flags of bcast's own protocol do not
+// apply.
+func parseAnnounceMDNS(c *cli.Context, cfg *discovery.AnnouncerConfig) (*discovery.AnnouncerConfig, error) {
+	cfg.Protocol = discovery.MDNS
+	for _, name := range []string{"discovery-port", "discovery-dest", "discovery-to"} {
+		if c.IsSet(name) {
+			return nil, fmt.Errorf("--%s is for --proto bcast; mDNS always speaks on port 5353 to its groups", name)
+		}
+	}
+	if cfg.Instance == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("--instance not given and no host name to use: %w", err)
+		}
+		cfg.Instance, _, _ = strings.Cut(host, ".")
+	}
+	for _, kv := range c.StringSlice("text") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return nil, fmt.Errorf("--text %q: want KEY=VALUE", kv)
+		}
+		if cfg.Text == nil {
+			cfg.Text = map[string]string{}
+		}
+		if _, dup := cfg.Text[k]; dup {
+			return nil, fmt.Errorf("--text %q: key %q given twice", kv, k)
+		}
+		cfg.Text[k] = v
 	}
 	cfg.Link.Interfaces = append(c.StringSlice("discovery-iface"), c.StringSlice("discovery-interface")...)
 	for _, n := range cfg.Link.Interfaces {
@@ -145,7 +193,11 @@ func startAnnouncer(ctx context.Context, cfg discovery.AnnouncerConfig, log *slo
 		log.Info("the host name is longer than an instance id may be; announcing a shortened one",
 			"host", host, "instance", cfg.Instance, "max_bytes", discovery.MaxNameLen)
 	}
-	log.Info("announcing", "service", a.Service(), "instance", a.Instance(), "port", cfg.Port, "discovery_port", cfg.Link.Port)
+	if cfg.Protocol == discovery.MDNS {
+		log.Info("announcing", "proto", "mdns", "service", a.Service(), "instance", a.Instance(), "port", cfg.Port)
+	} else {
+		log.Info("announcing", "proto", "bcast", "service", a.Service(), "instance", a.Instance(), "port", cfg.Port, "discovery_port", cfg.Link.Port)
+	}
 	stopWatch := make(chan struct{})
 	watched := make(chan struct{})
 	go func() {
@@ -184,11 +236,22 @@ func answerAttrs(st discovery.Stats) []any {
 func watchRefusals(a *discovery.Announcer, log *slog.Logger, stop <-chan struct{}, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	// A rename (mDNS, when another host holds the name) is logged within
+	// a second: the name browsers see changed.
+	names := time.NewTicker(time.Second)
+	defer names.Stop()
 	var last discovery.Stats
+	name := a.Instance()
 	for {
 		select {
 		case <-stop:
 			return
+		case <-names.C:
+			if now := a.Instance(); now != name {
+				log.Warn("instance renamed: its name is taken on the LAN", "service", a.Service(), "old", name, "instance", now)
+				name = now
+			}
+			continue
 		case <-t.C:
 		}
 		st := a.Stats()
