@@ -198,7 +198,7 @@ loop:
 				if verdict != echoguard.Reply {
 					verb = "ignored (" + action + ")"
 				}
-				stdout.Printf("%s %s > %s %s %s len %d %s", tsText(now), pk.Src, addrText(pk.Dst), pk.Kind, pk.IfName, pk.Size, verb)
+				stdout.Printf("%s %s > %s %s %s len %d %s", tsText(now), pk.Src, hostPort(pk.Dst, local.Port()), pk.Kind, pk.IfName, pk.Size, verb)
 			}
 			if count > 0 && replied >= count {
 				break loop

@@ -551,10 +551,28 @@ func addrText(a netip.Addr) string {
 	return a.String()
 }
 
+// appendHostPort appends a with port as an address with a port is
+// written everywhere: 10.0.0.1:53, [ff02::1234]:5040 (IPv6 in brackets,
+// so that the port cannot be read as part of the address). An unknown
+// address leaves only ":PORT".
+func appendHostPort(b []byte, a netip.Addr, port uint16) []byte {
+	if !a.IsValid() {
+		return fmt.Appendf(b, ":%d", port)
+	}
+	return netip.AddrPortFrom(a, port).AppendTo(b)
+}
+
+// hostPort is appendHostPort as a string.
+func hostPort(a netip.Addr, port uint16) string { return string(appendHostPort(nil, a, port)) }
+
 // appendDatagram appends the line a person reads for one datagram.
 func appendDatagram(b []byte, pk *broadcast.Packet, dport uint16, arrival time.Time, h seq.Header, hn int, v seq.Verdict, hexdump bool) []byte {
 	b = append(b, tsText(arrival)...)
-	b = fmt.Appendf(b, " %s > %s:%d %s", pk.Src, addrText(pk.Dst), dport, pk.Kind)
+	b = append(b, ' ')
+	b = pk.Src.AppendTo(b)
+	b = append(b, " > "...)
+	b = appendHostPort(b, pk.Dst, dport)
+	b = fmt.Appendf(b, " %s", pk.Kind)
 	if pk.IfName != "" {
 		b = append(b, ' ')
 		b = append(b, pk.IfName...)
