@@ -65,6 +65,7 @@ type echoOut struct {
 	Src    string `json:"src"`
 	Sport  uint16 `json:"sport"`
 	Dst    string `json:"dst"`
+	Dport  uint16 `json:"dport"`
 	Kind   string `json:"kind"`
 	IfName string `json:"ifname"`
 	Len    int    `json:"len"`
@@ -120,7 +121,7 @@ func runEcho(c *cli.Context) error {
 	defer r.Close()
 	local := r.LocalAddr()
 	if asJSON {
-		stdout.JSON(map[string]any{"type": "listening", "addr": local.String(), "network": cfg.Network})
+		stdout.JSON(map[string]any{"type": "listening", "addr": local.String(), "port": local.Port(), "network": cfg.Network})
 	} else {
 		stderr.Printf("%s: listening on %s (%s)", name, local, cfg.Network)
 	}
@@ -178,7 +179,7 @@ loop:
 			if asJSON {
 				if !quiet || errText != "" {
 					stdout.JSON(echoOut{Type: "echo", TS: now.Format(time.RFC3339Nano), Src: pk.Src.Addr().String(), Sport: pk.Src.Port(),
-						Dst: addrText(pk.Dst), Kind: pk.Kind.String(), IfName: pk.IfName, Len: pk.Size, Action: action, Error: errText})
+						Dst: addrText(pk.Dst), Dport: local.Port(), Kind: pk.Kind.String(), IfName: pk.IfName, Len: pk.Size, Action: action, Error: errText})
 				}
 			} else if errText != "" {
 				// A flood of failing replies must not become a flood of

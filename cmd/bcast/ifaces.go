@@ -36,6 +36,7 @@ func ifacesCommand() *cli.Command {
 }
 
 type ifaceOut struct {
+	Type            string      `json:"type"` // "iface"
 	Name            string      `json:"name"`
 	Index           int         `json:"index"`
 	MTU             int         `json:"mtu"`
@@ -91,7 +92,7 @@ func runIfaces(c *cli.Context) error {
 	rows := make([]ifaceOut, 0, len(ifs))
 	for _, ifi := range ifs {
 		ok, why := ifi.CanBroadcast()
-		r := ifaceOut{Name: ifi.Name, Index: ifi.Index, MTU: ifi.MTU, Flags: flagNames(ifi.Flags),
+		r := ifaceOut{Type: "iface", Name: ifi.Name, Index: ifi.Index, MTU: ifi.MTU, Flags: flagNames(ifi.Flags),
 			CanBroadcast: ok, BroadcastReason: why, Multicast: ifi.Flags&net.FlagMulticast != 0,
 			Groups: groups[ifi.Index], Addrs: []addrOut{}}
 		if len(ifi.HardwareAddr) > 0 {

@@ -26,7 +26,7 @@ func TestIfacesJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &lo); err != nil {
 		t.Fatalf("%v: %q", err, r.stdout)
 	}
-	if lo.Name != "lo" || lo.CanBroadcast || lo.BroadcastReason != "loopback" || len(lo.Addrs) == 0 || lo.Addrs[0].Prefix != "127.0.0.1/8" {
+	if lo.Type != "iface" || lo.Name != "lo" || lo.CanBroadcast || lo.BroadcastReason != "loopback" || len(lo.Addrs) == 0 || lo.Addrs[0].Prefix != "127.0.0.1/8" {
 		t.Errorf("lo = %+v", lo)
 	}
 	if lo.Groups == nil || lo.Flags == nil {
@@ -41,16 +41,27 @@ func TestDoctorJSON(t *testing.T) {
 	}
 	checks := map[string]bool{}
 	sawFail := false
-	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
-		var f struct{ Check, Level, Message, Fix string }
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	for _, line := range lines[:len(lines)-1] {
+		var f struct{ Type, Check, Level, Message, Fix string }
 		if err := json.Unmarshal([]byte(line), &f); err != nil {
 			t.Fatalf("line %q: %v", line, err)
 		}
-		if f.Message == "" || !strings.Contains("OK INFO WARN FAIL", f.Level) {
+		if f.Type != "finding" || f.Message == "" || !strings.Contains("OK INFO WARN FAIL", f.Level) {
 			t.Errorf("finding %+v", f)
 		}
 		checks[f.Check] = true
 		sawFail = sawFail || f.Level == "FAIL"
+	}
+	var sum struct {
+		Type                 string
+		Findings             int
+		Worst                string
+		OK, Info, Warn, Fail int
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || sum.Type != "summary" ||
+		sum.Findings != len(lines)-1 || sum.OK+sum.Info+sum.Warn+sum.Fail != sum.Findings || (sum.Fail > 0) != sawFail {
+		t.Errorf("last line %q (%v); want the summary of the %d findings", lines[len(lines)-1], err, len(lines)-1)
 	}
 	for _, c := range []string{"routes", "rp_filter", "buffers", "port", "firewall", "group"} {
 		if !checks[c] {

@@ -338,7 +338,7 @@ func runListen(c *cli.Context) error {
 		for _, m := range joined {
 			groups = append(groups, m.String())
 		}
-		stdout.JSON(map[string]any{"type": "listening", "addr": local.String(), "network": p.cfg.Network, "joined": groups})
+		stdout.JSON(map[string]any{"type": "listening", "addr": local.String(), "port": local.Port(), "network": p.cfg.Network, "joined": groups})
 	} else {
 		stderr.Printf("%s: listening on %s (%s)", name, local, p.cfg.Network)
 	}

@@ -158,6 +158,12 @@ func runPing(c *cli.Context) error {
 		st.mu.Unlock()
 		if err := s.Send(payload, to); err != nil {
 			sendErr = err
+			if asJSON {
+				// As send reports a failed datagram: an object on
+				// standard output, besides the message on standard error.
+				stdout.JSON(sentJSON{Type: "error", TS: now.Format(time.RFC3339Nano), Dst: addrText(to.Addr()), Dport: to.Port(),
+					Iface: cfg.Iface, Len: len(payload), Seq: sent, Error: userText(err), Explain: broadcast.Explain(err)})
+			}
 			sent--
 			break
 		}
@@ -199,7 +205,7 @@ func runPing(c *cli.Context) error {
 		lossPct = 100 * float64(sent-min(received, sent)) / float64(sent)
 	}
 	if asJSON {
-		m := map[string]any{"type": "summary", "to": to.String(), "sent": sent, "received": received,
+		m := map[string]any{"type": "summary", "dst": addrText(to.Addr()), "dport": to.Port(), "sent": sent, "received": received,
 			"missing": sent - min(received, sent), "loss_pct": lossPct, "duplicates": sum.Duplicates,
 			"reordered": sum.Reordered, "elapsed_s": elapsed.Seconds()}
 		if h.Count() > 0 {

@@ -65,7 +65,9 @@ type relayOut struct {
 	Type   string   `json:"type"`
 	TS     string   `json:"ts"`
 	Src    string   `json:"src"`
+	Sport  uint16   `json:"sport"`
 	Dst    string   `json:"dst"`
+	Dport  uint16   `json:"dport"`
 	IfName string   `json:"ifname"`
 	Kind   string   `json:"kind"`
 	Len    int      `json:"len"`
@@ -205,7 +207,7 @@ func reportRelay(stdout *out, ev relay.Event, asJSON bool) {
 		}
 	}
 	if asJSON {
-		j := relayOut{Type: "relay", TS: ev.Time.Format(time.RFC3339Nano), Src: ev.Src.String(), Dst: ev.Dst.String(),
+		j := relayOut{Type: "relay", TS: ev.Time.Format(time.RFC3339Nano), Src: addrText(ev.Src.Addr()), Sport: ev.Src.Port(), Dst: addrText(ev.Dst.Addr()), Dport: ev.Dst.Port(),
 			IfName: ev.IfName, Kind: ev.Kind.String(), Len: ev.Size, Action: "relayed", Reason: ev.Dropped, Out: outs, Errors: errs}
 		if ev.Dropped != "" {
 			j.Action = "dropped"

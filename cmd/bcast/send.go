@@ -146,7 +146,7 @@ func runSend(c *cli.Context) error {
 
 	if p.json {
 		sum := map[string]any{"type": "summary", "sent": res.sent, "errors": res.failed, "bytes": res.bytes,
-			"elapsed_s": elapsed.Seconds(), "to": p.to.String(), "path": res.path, "connected": res.connected, "batch": p.batch}
+			"elapsed_s": elapsed.Seconds(), "dst": addrText(p.to.Addr()), "dport": p.to.Port(), "path": res.path, "connected": res.connected, "batch": p.batch}
 		if p.stamp {
 			sum["run"] = fmt.Sprintf("%016x", run)
 		}
