@@ -2,8 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/bcastdev/bcast/broadcast"
 )
 
 func TestIfacesText(t *testing.T) {
@@ -12,7 +16,7 @@ func TestIfacesText(t *testing.T) {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
 	if !strings.Contains(r.stdout, "IFACE") || !strings.Contains(r.stdout, "\nlo ") || !strings.Contains(r.stdout, "127.0.0.1/8") ||
-		!strings.Contains(r.stdout, "no: loopback") {
+		!strings.Contains(r.stdout, "local only: 127.255.255.255") || strings.Contains(r.stdout, "no: loopback") {
 		t.Errorf("ifaces output:\n%s", r.stdout)
 	}
 }
@@ -26,7 +30,8 @@ func TestIfacesJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &lo); err != nil {
 		t.Fatalf("%v: %q", err, r.stdout)
 	}
-	if lo.Type != "iface" || lo.Name != "lo" || lo.CanBroadcast || lo.BroadcastReason != "loopback" || len(lo.Addrs) == 0 || lo.Addrs[0].Prefix != "127.0.0.1/8" {
+	if lo.Type != "iface" || lo.Name != "lo" || lo.CanBroadcast || !strings.Contains(lo.BroadcastReason, "127.255.255.255 reaches its programs") ||
+		!slices.Equal(lo.LocalBroadcast, []string{"127.255.255.255"}) || len(lo.Addrs) == 0 || lo.Addrs[0].Prefix != "127.0.0.1/8" {
 		t.Errorf("lo = %+v", lo)
 	}
 	if lo.Groups == nil || lo.Flags == nil {
@@ -80,5 +85,25 @@ func TestDoctorText(t *testing.T) {
 	}
 	if !strings.Contains(r.stdout, "routes") || !strings.Contains(r.stdout, "255.255.255.255 on lo") {
 		t.Errorf("doctor output:\n%s", r.stdout)
+	}
+}
+
+func TestLoopbackBroadcasts(t *testing.T) {
+	tests := []struct {
+		prefixes []string
+		want     []string
+	}{
+		{[]string{"127.0.0.1/8"}, []string{"127.255.255.255"}},
+		{[]string{"127.0.0.1/8", "127.1.2.3/16", "127.0.0.9/8"}, []string{"127.255.255.255", "127.1.255.255"}},
+		{[]string{"127.0.0.1/31", "127.0.0.2/32", "::1/128"}, nil},
+	}
+	for _, tt := range tests {
+		var ifi broadcast.Interface
+		for _, p := range tt.prefixes {
+			ifi.Addrs = append(ifi.Addrs, broadcast.IfAddr{Prefix: netip.MustParsePrefix(p)})
+		}
+		if got := loopbackBroadcasts(ifi); !slices.Equal(got, tt.want) {
+			t.Errorf("loopbackBroadcasts(%v) = %v; want %v", tt.prefixes, got, tt.want)
+		}
 	}
 }

@@ -42,7 +42,7 @@ func pingCommand() *cli.Command {
 			&cli.StringFlag{Name: "to", Aliases: []string{"t"}, Usage: "the echo server `ADDR:PORT` (a broadcast or group address reaches several)"},
 			&cli.Uint64Flag{Name: "count", Aliases: []string{"c"}, Value: 5, Usage: "datagrams to send (`N`; 0: until Ctrl-C)"},
 			&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "time between datagrams (`D`)"},
-			&cli.IntFlag{Name: "size", Aliases: []string{"s"}, Value: 64, Usage: "datagram length in `BYTES` (at least 40, the stamp)"},
+			&cli.IntFlag{Name: "size", Aliases: []string{"s"}, Value: 64, Usage: "datagram length in `BYTES` (40, the stamp, to 65507 over IPv4 or 65527 over IPv6)"},
 			&cli.DurationFlag{Name: "wait", Value: 2 * time.Second, Usage: "after the last datagram, wait `D` for replies"},
 			ifaceFlag("send out of interface `NAME`"),
 			ttlFlag("IP TTL / IPv6 hop limit (`N`, 1-255)"),
@@ -88,7 +88,7 @@ func runPing(c *cli.Context) error {
 		return usageError(name, "%s: port 0 cannot be sent to", flagVal(c, "to", c.String("to")))
 	}
 	size := c.Int("size")
-	if err := inRange(c, "size", size, seq.HeaderLen, maxPayload); err != nil {
+	if err := inRange(c, "size", size, seq.HeaderLen, maxPayloadFor(to.Addr())); err != nil {
 		return usageError(name, "%v", err)
 	}
 	interval, wait, count := c.Duration("interval"), c.Duration("wait"), c.Uint64("count")

@@ -57,9 +57,21 @@ it means and how to fix it. With --all-interfaces, a failure on one
 interface is reported and the others carry on; the exit status is 1 if any
 datagram failed.`
 
-// maxPayload is the largest UDP payload over IPv4 (65535 - 20 - 8); IPv6
-// allows 20 more, which no one needs from a command line.
-const maxPayload = 65507
+// The largest UDP payloads: over IPv4 the 16-bit total length counts the
+// IP header (65535 - 20 - 8); over IPv6 the payload length does not
+// (65535 - 8).
+const (
+	maxPayload4 = 65507
+	maxPayload6 = 65527
+)
+
+// maxPayloadFor is the largest payload for a destination of that family.
+func maxPayloadFor(to netip.Addr) int {
+	if to.Is6() && !to.Is4In6() {
+		return maxPayload6
+	}
+	return maxPayload4
+}
 
 func sendCommand() *cli.Command {
 	return &cli.Command{
@@ -78,7 +90,7 @@ func sendCommand() *cli.Command {
 			&cli.BoolFlag{Name: "loopback", Value: true, Usage: "deliver multicast to this host's own listeners too (IP_MULTICAST_LOOP; --loopback=false: not)"},
 			&cli.StringFlag{Name: "message", Aliases: []string{"m"}, Usage: "payload `TEXT`"},
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "payload from `PATH` (- for standard input)"},
-			&cli.IntFlag{Name: "size", Aliases: []string{"s"}, Value: -1, Usage: "datagram length in `BYTES`: pads the payload (or makes one) up to it", DefaultText: "the payload's"},
+			&cli.IntFlag{Name: "size", Aliases: []string{"s"}, Value: -1, Usage: "datagram length in `BYTES`, 0 to 65507 over IPv4 or 65527 over IPv6: pads the payload (or makes one) up to it", DefaultText: "the payload's"},
 			&cli.Uint64Flag{Name: "count", Aliases: []string{"c"}, Value: 1, Usage: "datagrams to send (`N`; 0: until Ctrl-C)"},
 			&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "time between datagrams (`D`; 0: as fast as possible)"},
 			&cli.Float64Flag{Name: "rate", Usage: "datagrams per second (`PPS`; 0: as fast as possible), instead of --interval"},
@@ -363,7 +375,7 @@ func planSend(c *cli.Context) (*sendPlan, error) {
 		return nil, fmt.Errorf("--interval %v: must not be negative", p.interval)
 	}
 
-	payload, err := readPayload(c, p.stamp)
+	payload, err := readPayload(c, p.stamp, a)
 	if err != nil {
 		return nil, err
 	}
@@ -373,8 +385,8 @@ func planSend(c *cli.Context) (*sendPlan, error) {
 	if c.IsSet("size") {
 		size := c.Int("size")
 		switch {
-		case size < 0 || size > maxPayload:
-			return nil, fmt.Errorf("%s: must be 0 to %d", flagVal(c, "size", size), maxPayload)
+		case size < 0 || size > maxPayloadFor(a):
+			return nil, fmt.Errorf("%s: must be 0 to %d%s", flagVal(c, "size", size), maxPayloadFor(a), familyNote(a))
 		case size < len(payload) && p.stamp && size < seq.HeaderLen:
 			return nil, fmt.Errorf("%s: --seq needs at least %d bytes for its stamp", flagVal(c, "size", size), seq.HeaderLen)
 		case size < len(payload):
@@ -382,8 +394,8 @@ func planSend(c *cli.Context) (*sendPlan, error) {
 		}
 		payload = pad(payload, size)
 	}
-	if len(payload) > maxPayload {
-		return nil, fmt.Errorf("the payload is %d bytes; a UDP datagram holds at most %d", len(payload), maxPayload)
+	if len(payload) > maxPayloadFor(a) {
+		return nil, fmt.Errorf("the payload is %d bytes; a UDP datagram holds at most %d%s", len(payload), maxPayloadFor(a), familyNote(a))
 	}
 	p.payload = payload
 	return p, nil
@@ -393,7 +405,7 @@ func planSend(c *cli.Context) (*sendPlan, error) {
 // input when nothing else (not even --seq or --size) says what to send. An
 // empty file or standard input is refused unless --seq or --size makes the
 // datagram: an empty datagram is asked for with --size 0, not by accident.
-func readPayload(c *cli.Context, stamp bool) ([]byte, error) {
+func readPayload(c *cli.Context, stamp bool, to netip.Addr) ([]byte, error) {
 	msg, file := c.String("message"), c.String("file")
 	sized := stamp || c.IsSet("size")
 	var b []byte
@@ -405,7 +417,7 @@ func readPayload(c *cli.Context, stamp bool) ([]byte, error) {
 	case c.IsSet("message"):
 		return []byte(msg), nil
 	case file == "-":
-		b, err = readStdin(c)
+		b, err = readStdin(c, to)
 	case file != "":
 		f, oerr := os.Open(file)
 		if oerr != nil {
@@ -413,7 +425,7 @@ func readPayload(c *cli.Context, stamp bool) ([]byte, error) {
 		}
 		defer f.Close()
 		what = file
-		b, err = readLimited(f, file)
+		b, err = readLimited(f, file, to)
 	case sized:
 		return nil, nil
 	default:
@@ -422,7 +434,7 @@ func readPayload(c *cli.Context, stamp bool) ([]byte, error) {
 				return nil, errors.New("nothing to send: give --message TEXT, --file PATH, --size N or --seq, or pipe the payload in")
 			}
 		}
-		b, err = readStdin(c)
+		b, err = readStdin(c, to)
 	}
 	if err == nil && len(b) == 0 && !sized {
 		return nil, fmt.Errorf("nothing to send: %s is empty (for an empty datagram: --size 0)", what)
@@ -437,14 +449,14 @@ var errInterrupted = errors.New("stopped while reading standard input; nothing s
 // readStdin reads standard input, unless the command is stopped first: a
 // pipe whose writer is still running ("sleep 3 | bcast send") must not
 // keep Ctrl-C waiting, nor be reported as empty.
-func readStdin(c *cli.Context) ([]byte, error) {
+func readStdin(c *cli.Context, to netip.Addr) ([]byte, error) {
 	type read struct {
 		b   []byte
 		err error
 	}
 	done := make(chan read, 1)
 	go func() {
-		b, err := readLimited(c.App.Reader, "standard input")
+		b, err := readLimited(c.App.Reader, "standard input", to)
 		done <- read{b, err}
 	}()
 	select {
@@ -465,16 +477,26 @@ func fileProblem(err error) string {
 	return err.Error()
 }
 
-func readLimited(r io.Reader, what string) ([]byte, error) {
+// familyNote says which family a payload limit is for.
+func familyNote(to netip.Addr) string {
+	if maxPayloadFor(to) == maxPayload6 {
+		return " over IPv6"
+	}
+	return fmt.Sprintf(" over IPv4 (%d over IPv6)", maxPayload6)
+}
+
+// readLimited reads all of r, at most a datagram to to.
+func readLimited(r io.Reader, what string, to netip.Addr) ([]byte, error) {
 	if r == nil {
 		return nil, nil
 	}
-	b, err := io.ReadAll(io.LimitReader(r, maxPayload+1))
+	most := maxPayloadFor(to)
+	b, err := io.ReadAll(io.LimitReader(r, int64(most)+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %v", what, err)
 	}
-	if len(b) > maxPayload {
-		return nil, fmt.Errorf("%s holds more than %d bytes, the most a UDP datagram carries", what, maxPayload)
+	if len(b) > most {
+		return nil, fmt.Errorf("%s holds more than %d bytes, the most a UDP datagram carries%s", what, most, familyNote(to))
 	}
 	return b, nil
 }
