@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/bcastdev/bcast/broadcast"
@@ -22,7 +23,11 @@ import (
 
 const sendDescription = `Send datagrams to one address: unicast, a directed or limited broadcast, or an
 IPv4/IPv6 multicast group. The payload is --message, --file (- for standard
-input) or, without either, standard input when it is not a terminal.
+input) or, without either, standard input when it is not a terminal. By
+default all of the input is one datagram; with --lines each line is one
+datagram, sent as soon as it is read, newline included, as nc -u sends
+what you type (a terminal is read too: Ctrl-D ends it). --interval or --rate
+paces the lines; without them they go as they come.
 
    bcast send --to 192.168.1.255:9999 --message hello
    bcast send --to 255.255.255.255:9999 --iface eth0 --message hello
@@ -31,6 +36,8 @@ input) or, without either, standard input when it is not a terminal.
    bcast send --to 239.1.2.3:5000 --ttl 4 --iface eth0 --message hello
    bcast send --to '[ff02::1%eth0]:5000' --message hello
    echo '{"ping":1}' | bcast send --to 10.0.0.7:4000
+   bcast send --to 10.0.0.7:4000 --lines                      (type lines; each is a datagram)
+   tail -f app.log | bcast send --to 239.1.2.3:5000 --lines --iface eth0
    bcast send --to 239.1.2.3:5000 --seq --count 10000 --rate 1000 --size 200 --quiet
 
 --seq puts a 40-byte stamp (run id, sequence number, planned count, send
@@ -90,6 +97,7 @@ func sendCommand() *cli.Command {
 			&cli.BoolFlag{Name: "loopback", Value: true, Usage: "deliver multicast to this host's own listeners too (IP_MULTICAST_LOOP; --loopback=false: not)"},
 			&cli.StringFlag{Name: "message", Aliases: []string{"m"}, Usage: "payload `TEXT`"},
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "payload from `PATH` (- for standard input)"},
+			&cli.BoolFlag{Name: "lines", Usage: "one datagram per line of standard input or --file, newline included, each sent as it is read (nc -u's habit); by default all of the input is one datagram"},
 			&cli.IntFlag{Name: "size", Aliases: []string{"s"}, Value: -1, Usage: "datagram length in `BYTES`, 0 to 65507 over IPv4 or 65527 over IPv6: pads the payload (or makes one) up to it", DefaultText: "the payload's"},
 			&cli.Uint64Flag{Name: "count", Aliases: []string{"c"}, Value: 1, Usage: "datagrams to send (`N`; 0: until Ctrl-C)"},
 			&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "time between datagrams (`D`; 0: as fast as possible)"},
@@ -125,6 +133,11 @@ type sendPlan struct {
 	until time.Time
 	quiet bool
 	json  bool
+	// lines (send --lines): one datagram per line of input, which
+	// closeInput, when set, closes.
+	lines      bool
+	input      io.Reader
+	closeInput func()
 }
 
 type fanout int
@@ -146,6 +159,9 @@ func runSend(c *cli.Context) error {
 	}
 	if err != nil {
 		return usageError(name, "%v", err)
+	}
+	if p.closeInput != nil {
+		defer p.closeInput()
 	}
 	stdout, stderr := newOut(c.App.Writer), newOut(c.App.ErrWriter)
 	run := seq.NewRun()
@@ -169,7 +185,7 @@ func runSend(c *cli.Context) error {
 			sum["port_unreachable"] = res.refused
 		}
 		stdout.JSON(sum)
-	} else if p.count != 1 || p.fanout != single || p.quiet {
+	} else if p.count != 1 || p.fanout != single || p.quiet || p.lines {
 		rate := 0.0
 		if elapsed > 0 {
 			rate = float64(res.sent) / elapsed.Seconds()
@@ -182,6 +198,8 @@ func runSend(c *cli.Context) error {
 		stderr.Printf("%s", line)
 	}
 	switch {
+	case errors.Is(res.fatal, errNoLines):
+		return usageError(name, "%v", res.fatal)
 	case res.fatal != nil:
 		return failure(name, "%s", explained(res.fatal))
 	case res.failed > 0:
@@ -204,15 +222,18 @@ func (p *sendPlan) execute(ctx context.Context, run uint64, stdout, stderr *out,
 			return streamResult{}, err
 		}
 	}
-	if p.fanout == single {
-		return p.stream(ctx, s, run, stdout, stderr, name), nil
-	}
 	var mifs []net.Interface
 	if p.fanout == multiAll {
 		mifs, err = multicastTargets(p.cfg.Iface)
 		if err != nil {
 			return streamResult{}, err
 		}
+	}
+	switch {
+	case p.lines:
+		return p.sendLines(ctx, s, run, mifs, stdout, stderr), nil
+	case p.fanout == single:
+		return p.stream(ctx, s, run, stdout, stderr, name), nil
 	}
 	return p.fanOut(ctx, s, run, mifs, stdout, stderr), nil
 }
@@ -225,35 +246,9 @@ func (p *sendPlan) fanOut(ctx context.Context, s *broadcast.Sender, run uint64, 
 	res := streamResult{path: pathSendmsg}
 	var n uint64
 	pacer := pace.NewPacer(p.interval)
-	// sendOne sends datagram number n (1-based) and reports it.
 	sendOne := func() error {
 		n++
-		if p.stamp {
-			seq.Header{Run: run, Seq: n, Total: p.count, Sent: time.Now().UnixNano()}.Put(p.payload)
-		}
-		var results []broadcast.Result
-		var err error
-		switch p.fanout {
-		case limited:
-			results, err = s.SendAllLimited(p.payload, p.to.Port())
-		case directed:
-			results, err = s.SendAllDirected(p.payload, p.to.Port())
-		case multiAll:
-			results = sendEachMulticast(s, p, mifs)
-		}
-		if len(results) == 0 && err != nil {
-			return err // nothing could even be tried: no interface
-		}
-		for _, r := range results {
-			if r.Err != nil {
-				res.failed++
-			} else {
-				res.sent++
-				res.bytes += uint64(len(p.payload))
-			}
-			reportSent(stdout, stderr, p, r, n)
-		}
-		return nil
+		return p.fanOnce(s, run, mifs, n, &res, stdout, stderr)
 	}
 	for p.count == 0 || n < p.count {
 		most := 64
@@ -270,6 +265,97 @@ func (p *sendPlan) fanOut(ctx context.Context, s *broadcast.Sender, run uint64, 
 				return res
 			}
 		}
+	}
+	return res
+}
+
+// fanOnce sends p.payload, as datagram number n (1-based), once out of
+// every interface, and reports and counts each send. The error says that
+// nothing could even be tried: no interface.
+func (p *sendPlan) fanOnce(s *broadcast.Sender, run uint64, mifs []net.Interface, n uint64, res *streamResult, stdout, stderr *out) error {
+	if p.stamp {
+		seq.Header{Run: run, Seq: n, Total: p.count, Sent: time.Now().UnixNano()}.Put(p.payload)
+	}
+	var results []broadcast.Result
+	var err error
+	switch p.fanout {
+	case limited:
+		results, err = s.SendAllLimited(p.payload, p.to.Port())
+	case directed:
+		results, err = s.SendAllDirected(p.payload, p.to.Port())
+	case multiAll:
+		results = sendEachMulticast(s, p, mifs)
+	}
+	if len(results) == 0 && err != nil {
+		return err
+	}
+	for _, r := range results {
+		if r.Err != nil {
+			res.failed++
+		} else {
+			res.sent++
+			res.bytes += uint64(len(p.payload))
+		}
+		reportSent(stdout, stderr, p, r, n)
+	}
+	return nil
+}
+
+// errNoLines ends a send --lines whose input held nothing.
+var errNoLines = errors.New("nothing to send: the input is empty")
+
+// sendLines sends one datagram per line of p.input (send --lines), each as
+// soon as it is read unless --interval or --rate paces them, until the
+// input ends or ctx does. A line is sent as nc -u sends it, newline
+// included; with --seq behind its stamp.
+func (p *sendPlan) sendLines(ctx context.Context, s *broadcast.Sender, run uint64, mifs []net.Interface, stdout, stderr *out) streamResult {
+	res := streamResult{path: pathSendmsg}
+	if p.fanout == single && p.connect && shouldConnect(p.to) {
+		res.connected = s.Connect(p.to) == nil
+	}
+	result := broadcast.Result{To: p.to, Src: p.cfg.Src}
+	result.Iface.Name = p.cfg.Iface
+	room := maxPayloadFor(p.to.Addr())
+	head := 0
+	if p.stamp {
+		head = seq.HeaderLen
+	}
+	buf := make([]byte, head, room)
+	pacer := pace.NewPacer(p.interval)
+	var n uint64
+	err := readLines(ctx, p.input, room-head, func(line []byte) error {
+		if _, err := pacer.Wait(ctx, 1); err != nil {
+			return err
+		}
+		n++
+		p.payload = append(buf[:head], line...)
+		if p.fanout != single {
+			return p.fanOnce(s, run, mifs, n, &res, stdout, stderr)
+		}
+		if p.stamp {
+			seq.Header{Run: run, Seq: n, Sent: time.Now().UnixNano()}.Put(p.payload)
+		}
+		r := result
+		r.Err = s.Send(p.payload, p.to)
+		if r.Err != nil {
+			res.failed++
+			if p.json {
+				reportSent(stdout, stderr, p, r, n) // text says it once, at the end
+			}
+			return r.Err
+		}
+		res.sent++
+		res.bytes += uint64(len(p.payload))
+		reportSent(stdout, stderr, p, r, n)
+		return nil
+	})
+	switch {
+	case err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		// Ctrl-C: the summary still follows.
+	case err != nil:
+		res.fatal = err
+	case n == 0:
+		res.fatal = errNoLines
 	}
 	return res
 }
@@ -375,6 +461,9 @@ func planSend(c *cli.Context) (*sendPlan, error) {
 		return nil, fmt.Errorf("--interval %v: must not be negative", p.interval)
 	}
 
+	if c.Bool("lines") {
+		return p, planLines(c, p)
+	}
 	payload, err := readPayload(c, p.stamp, a)
 	if err != nil {
 		return nil, err
@@ -399,6 +488,40 @@ func planSend(c *cli.Context) (*sendPlan, error) {
 	}
 	p.payload = payload
 	return p, nil
+}
+
+// planLines checks the flags of send --lines and opens its input: --file,
+// or standard input (a terminal too: type the lines, Ctrl-D ends).
+func planLines(c *cli.Context, p *sendPlan) error {
+	for _, f := range []struct{ flag, why string }{
+		{"message", "--message is one datagram; --lines sends the lines of standard input or --file"},
+		{"count", "--lines sends one datagram per line of input: no --count"},
+		{"size", "--lines sends each line as it is: no --size"},
+		{"batch", "--lines sends each line as it is read: no --batch"},
+		{"gso", "--lines sends each line as it is read: no --gso"},
+	} {
+		if c.IsSet(f.flag) {
+			return errors.New(f.why)
+		}
+	}
+	if !c.IsSet("interval") && !c.IsSet("rate") {
+		p.interval = 0 // as fast as the lines come
+	}
+	p.lines, p.count, p.batch = true, 0, 1
+	switch file := c.String("file"); file {
+	case "", "-":
+		p.input = c.App.Reader
+		if p.input == nil {
+			p.input = strings.NewReader("")
+		}
+	default:
+		f, err := os.Open(file)
+		if err != nil {
+			return fmt.Errorf("--file %s: %v", cmdline.Quote(file), fileProblem(err))
+		}
+		p.input, p.closeInput = f, func() { f.Close() }
+	}
+	return nil
 }
 
 // readPayload returns the user's payload: --message, --file, or standard
