@@ -34,7 +34,10 @@ and the payload (as text, or a hex dump with --hex). A datagram larger than
 
 With --seq, datagrams stamped by bcast send --seq are counted: once a second
 a line on standard error gives received, missing, duplicates, reordered, the
-rate and the kernel's drops (SO_RXQ_OVFL); at the end a summary. Missing is
+rate and the kernel's drops (SO_RXQ_OVFL); at the end a summary. Without
+--seq the line a second (received, rate, bytes, drops) comes with --progress,
+or by itself with --quiet when standard error is a terminal; --no-progress
+turns either off. Missing is
 exactly sent - received: "sent" is the count each sender planned, or, for a
 sender run with --count 0, the highest sequence number seen, raised to
 --expect N. The listener stops by itself once --expect distinct datagrams
@@ -53,7 +56,7 @@ given (--recv-buffer 0: the kernel's default).
 Exit status 3 when --timeout passed and nothing was received.`
 
 func listenCommand() *cli.Command {
-	return &cli.Command{
+	cmd := &cli.Command{
 		Name:        "listen",
 		Aliases:     []string{"recv"},
 		Usage:       "receive datagrams and print each (broadcast, multicast, unicast)",
@@ -80,6 +83,8 @@ func listenCommand() *cli.Command {
 		},
 		Action: runListen,
 	}
+	cmd.Flags = append(cmd.Flags, progressFlags("with --seq, and with --quiet when standard error is a terminal: received, rate, drops")...)
+	return cmd
 }
 
 // groRecvBuffer is the receive buffer listen --gro asks for unless
@@ -90,18 +95,19 @@ const groRecvBuffer = 4 << 20
 const noVerdict = seq.Verdict(255)
 
 type listenPlan struct {
-	cfg     broadcast.ReceiverConfig
-	groups  []multicast.Group
-	count   uint64
-	timeout time.Duration
-	idle    time.Duration
-	hex     bool
-	stamp   bool
-	expect  uint64
-	batch   int
-	quiet   bool
-	json    bool
-	warning string // said on stderr once listening
+	cfg      broadcast.ReceiverConfig
+	groups   []multicast.Group
+	count    uint64
+	timeout  time.Duration
+	idle     time.Duration
+	hex      bool
+	stamp    bool
+	expect   uint64
+	batch    int
+	quiet    bool
+	json     bool
+	progress bool   // a line a second on stderr
+	warning  string // said on stderr once listening
 }
 
 func planListen(c *cli.Context) (*listenPlan, error) {
@@ -115,6 +121,15 @@ func planListen(c *cli.Context) (*listenPlan, error) {
 	}
 	if c.IsSet("expect") && !p.stamp {
 		return nil, errors.New("--expect needs --seq")
+	}
+	// --seq has always shown its counts once a second; without it a
+	// terminal gets the line when --quiet leaves nothing else to see.
+	var err error
+	if p.progress, err = progressWanted(c, p.quiet); err != nil {
+		return nil, err
+	}
+	if p.stamp && !c.Bool("no-progress") {
+		p.progress = true
 	}
 	addr, err := parseEndpoint(c, "listen", c.String("listen"), true)
 	if err != nil {
@@ -354,16 +369,11 @@ func runListen(c *cli.Context) error {
 		defer cancel()
 	}
 	start := time.Now()
-	if p.stamp {
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			liveStats(st, stderr, start, stop)
-		}()
-		defer func() { close(stop); wg.Wait() }()
+	stopProgress := func() {}
+	if p.progress {
+		stopProgress = everySecond(stderr, start, st.progressLine(p.stamp))
 	}
+	defer stopProgress()
 
 	pkts := make([]broadcast.Packet, p.batch)
 	seen := make([]counted, p.batch)
@@ -435,6 +445,7 @@ func runListen(c *cli.Context) error {
 		}
 	}
 	elapsed := time.Since(start)
+	stopProgress() // no line a second after the summary
 
 	st.mu.Lock()
 	st.drops = max(st.drops, r.Drops())
@@ -471,24 +482,24 @@ func runListen(c *cli.Context) error {
 	return failure(name, "%s", explained(recvErr))
 }
 
-// liveStats prints the progress once a second until stop closes.
-func liveStats(st *listenState, stderr *out, start time.Time, stop <-chan struct{}) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
+// progressLine returns the line of each second: with --seq the tracker's
+// counts, without it what arrived; the rate is of the last second.
+func (st *listenState) progressLine(stamp bool) func(time.Duration) string {
 	var last uint64
-	for {
-		select {
-		case <-stop:
-			return
-		case now := <-t.C:
-			st.mu.Lock()
-			s := st.tracker.Progress()
-			drops := st.drops
-			st.mu.Unlock()
-			stderr.Printf("[%5.0fs] received %d missing %d duplicates %d reordered %d rate %d/s drops %d",
-				now.Sub(start).Seconds(), s.Received, s.Missing, s.Duplicates, s.Reordered, s.Received-last, drops)
-			last = s.Received
+	return func(elapsed time.Duration) string {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if !stamp {
+			line := fmt.Sprintf("[%5.0fs] received %d rate %d/s bytes %d drops %d",
+				elapsed.Seconds(), st.datagrams, st.datagrams-last, st.bytes, st.drops)
+			last = st.datagrams
+			return line
 		}
+		s := st.tracker.Progress()
+		line := fmt.Sprintf("[%5.0fs] received %d missing %d duplicates %d reordered %d rate %d/s drops %d",
+			elapsed.Seconds(), s.Received, s.Missing, s.Duplicates, s.Reordered, s.Received-last, st.drops)
+		last = s.Received
+		return line
 	}
 }
 

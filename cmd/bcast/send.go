@@ -40,6 +40,11 @@ paces the lines; without them they go as they come.
    tail -f app.log | bcast send --to 239.1.2.3:5000 --lines --iface eth0
    bcast send --to 239.1.2.3:5000 --seq --count 10000 --rate 1000 --size 200 --quiet
 
+A long run (--count 0, or above 5000) prints a line a second on standard
+error when it is a terminal: sent, the rate of the last second, errors, as
+iperf3 prints its intervals. --progress prints it anyway, --no-progress
+never.
+
 --seq puts a 40-byte stamp (run id, sequence number, planned count, send
 time) in front of the payload, so that bcast listen --seq counts loss,
 duplicates, reordering and one-way delay exactly. --count 0 sends until
@@ -81,7 +86,7 @@ func maxPayloadFor(to netip.Addr) int {
 }
 
 func sendCommand() *cli.Command {
-	return &cli.Command{
+	cmd := &cli.Command{
 		Name:        "send",
 		Usage:       "send datagrams: unicast, broadcast or multicast",
 		UsageText:   "bcast send --to ADDR:PORT [--message TEXT | --file PATH | < input] [options]",
@@ -111,6 +116,8 @@ func sendCommand() *cli.Command {
 		},
 		Action: runSend,
 	}
+	cmd.Flags = append(cmd.Flags, progressFlags("when standard error is a terminal and --count is 0 or above 5000: sent, rate and errors")...)
+	return cmd
 }
 
 // sendPlan is a validated send command.
@@ -138,6 +145,8 @@ type sendPlan struct {
 	lines      bool
 	input      io.Reader
 	closeInput func()
+	// progress, when set, counts for the line a second (--progress).
+	progress *sendProgress
 }
 
 type fanout int
@@ -166,7 +175,12 @@ func runSend(c *cli.Context) error {
 	stdout, stderr := newOut(c.App.Writer), newOut(c.App.ErrWriter)
 	run := seq.NewRun()
 	start := time.Now()
+	stopProgress := func() {}
+	if p.progress != nil {
+		stopProgress = everySecond(stderr, start, p.progress.lineFunc())
+	}
 	res, err := p.execute(c.Context, run, stdout, stderr, name)
+	stopProgress()
 	if err != nil {
 		return failure(name, "%s", explained(err))
 	}
@@ -292,9 +306,11 @@ func (p *sendPlan) fanOnce(s *broadcast.Sender, run uint64, mifs []net.Interface
 	for _, r := range results {
 		if r.Err != nil {
 			res.failed++
+			p.progress.add(0, 1)
 		} else {
 			res.sent++
 			res.bytes += uint64(len(p.payload))
+			p.progress.add(1, 0)
 		}
 		reportSent(stdout, stderr, p, r, n)
 	}
@@ -339,6 +355,7 @@ func (p *sendPlan) sendLines(ctx context.Context, s *broadcast.Sender, run uint6
 		r.Err = s.Send(p.payload, p.to)
 		if r.Err != nil {
 			res.failed++
+			p.progress.add(0, 1)
 			if p.json {
 				reportSent(stdout, stderr, p, r, n) // text says it once, at the end
 			}
@@ -346,6 +363,7 @@ func (p *sendPlan) sendLines(ctx context.Context, s *broadcast.Sender, run uint6
 		}
 		res.sent++
 		res.bytes += uint64(len(p.payload))
+		p.progress.add(1, 0)
 		reportSent(stdout, stderr, p, r, n)
 		return nil
 	})
@@ -461,6 +479,15 @@ func planSend(c *cli.Context) (*sendPlan, error) {
 		return nil, fmt.Errorf("--interval %v: must not be negative", p.interval)
 	}
 
+	// A long run shows its progress on a terminal by itself: --count 0
+	// (until Ctrl-C) or above a few thousand.
+	show, err := progressWanted(c, !c.Bool("lines") && (p.count == 0 || p.count > progressAutoCount))
+	if err != nil {
+		return nil, err
+	}
+	if show {
+		p.progress = &sendProgress{}
+	}
 	if c.Bool("lines") {
 		return p, planLines(c, p)
 	}

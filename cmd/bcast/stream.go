@@ -207,9 +207,11 @@ func (p *sendPlan) stream(ctx context.Context, s *broadcast.Sender, run uint64, 
 		n += uint64(done)
 		res.sent += uint64(done)
 		res.bytes += uint64(done) * size
+		p.progress.add(uint64(done), 0)
 		if serr != nil {
 			n++
 			res.failed++
+			p.progress.add(0, 1)
 			failed := result
 			failed.Err = serr
 			if p.json {

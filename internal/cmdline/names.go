@@ -70,6 +70,8 @@ var Names = []Name{
 	{Long: "hex", Short: "x", Meaning: "print payloads as a hex dump"},
 	{Long: "quiet", Short: "q", Meaning: "no line per datagram: only summaries and errors"},
 	{Long: "json", Meaning: "one JSON object per line, each with a \"type\""},
+	{Long: "progress", Meaning: "a line a second on standard error while the run lasts (iperf3's intervals); by default on a terminal for a long run"},
+	{Long: "no-progress", Meaning: "never the line a second"},
 	{Long: "crlf", Meaning: "connect: send each LF as CRLF"},
 	{Long: "no-lines", Meaning: "connect: each read of input whole, as one datagram"},
 	{Long: "no-shutdown", Meaning: "connect: keep the write side open at the end of input"},
