@@ -51,7 +51,7 @@ func runDemo(c *cli.Context) error {
 	}
 	count := c.Int("count")
 	if count < 1 || count > 1000 {
-		return usageError(name, "--count %d: want 1 to 1000", count)
+		return usageError(name, "%s: must be 1 to 1000", flagVal(c, "count", count))
 	}
 	port, err := demoPort()
 	if err != nil {

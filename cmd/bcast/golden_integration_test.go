@@ -105,6 +105,11 @@ var goldenCases = []goldenCase{
 	{class: "unknown flag", prog: "bcast", args: []string{"relay", "--to", "eth1"}},
 	{class: "unknown flag", prog: "bcast", args: []string{"announce", "--service", "s", "--ttl", "5s"}},
 	{class: "unknown flag", prog: "listen", args: []string{"--group", "www"}},
+	{class: "out-of-range number", prog: "bcast", args: []string{"send", "--to", "[::1]:9", "--size", "65528"}},
+	{class: "conflicting flags", prog: "bcast", args: []string{"send", "--to", "127.0.0.1:9", "--lines", "-m", "x"}},
+	{class: "conflicting flags", prog: "bcast", args: []string{"listen", "--listen", ":9", "--progress", "--no-progress"}},
+	{class: "stray argument", prog: "bcast", args: []string{"demo", "extra"}},
+	{class: "stray argument", prog: "bcast", args: []string{"send", "--to", "127.0.0.1:9", "hello"}},
 	{class: "missing arguments", prog: "bcast", args: []string{"relay"}},
 	{class: "missing arguments", prog: "bcast", args: []string{"help", "nosuch"}},
 }

@@ -115,9 +115,9 @@ func TestSendLinesUsage(t *testing.T) {
 		args  []string
 		msg   string
 	}{
-		{"x\n", []string{"--lines", "-m", "x"}, "--message is one datagram"},
-		{"x\n", []string{"--lines", "--count", "3"}, "no --count"},
-		{"x\n", []string{"--lines", "--size", "100"}, "no --size"},
+		{"x\n", []string{"--lines", "-m", "x"}, "--lines and --message: give one"},
+		{"x\n", []string{"--lines", "--count", "3"}, "--lines and --count"},
+		{"x\n", []string{"--lines", "--size", "100"}, "--lines and --size"},
 		{"", []string{"--lines"}, "nothing to send: the input is empty"},
 	}
 	for _, tt := range tests {

@@ -89,7 +89,7 @@ func runPing(c *cli.Context) error {
 	}
 	size := c.Int("size")
 	if err := inRange(c, "size", size, seq.HeaderLen, maxPayloadFor(to.Addr())); err != nil {
-		return usageError(name, "%v", err)
+		return usageError(name, "%v (ping's stamp takes %d)", err, seq.HeaderLen)
 	}
 	interval, wait, count := c.Duration("interval"), c.Duration("wait"), c.Uint64("count")
 	cfg := broadcast.SenderConfig{Network: "udp4", Iface: c.String("iface")}

@@ -446,7 +446,10 @@ func planSend(c *cli.Context) (*sendPlan, error) {
 	if s := c.String("src"); s != "" {
 		src, err := netip.ParseAddr(s)
 		if err != nil {
-			return nil, fmt.Errorf("%s: not an IP address%s", flagVal(c, "src", s), literalHint(s))
+			if h := literalHint(s); h != "" {
+				return nil, fmt.Errorf("%s%s", flagVal(c, "src", s), h)
+			}
+			return nil, fmt.Errorf("%s: not an IP address; --src is one of this host's addresses, such as 192.0.2.7", flagVal(c, "src", s))
 		}
 		if src.Unmap().Is4() != a.Unmap().Is4() {
 			return nil, fmt.Errorf("--src %s and --to %s are of different IP versions", src, a)
@@ -521,11 +524,11 @@ func planSend(c *cli.Context) (*sendPlan, error) {
 // or standard input (a terminal too: type the lines, Ctrl-D ends).
 func planLines(c *cli.Context, p *sendPlan) error {
 	for _, f := range []struct{ flag, why string }{
-		{"message", "--message is one datagram; --lines sends the lines of standard input or --file"},
-		{"count", "--lines sends one datagram per line of input: no --count"},
-		{"size", "--lines sends each line as it is: no --size"},
-		{"batch", "--lines sends each line as it is read: no --batch"},
-		{"gso", "--lines sends each line as it is read: no --gso"},
+		{"message", "--lines and --message: give one (--lines sends the lines of standard input or --file, --message is one datagram)"},
+		{"count", "--lines and --count: --lines sends one datagram per line of input, as many as there are lines"},
+		{"size", "--lines and --size: --lines sends each line as it is"},
+		{"batch", "--lines and --batch: --lines sends each line as soon as it is read, one at a time"},
+		{"gso", "--lines and --gso: --lines sends each line as soon as it is read, one at a time"},
 	} {
 		if c.IsSet(f.flag) {
 			return errors.New(f.why)

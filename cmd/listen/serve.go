@@ -67,7 +67,7 @@ func parseOptions(c *cli.Context) (*options, error) {
 		for _, text := range c.StringSlice(network) {
 			a, err := daemon.ParseListenAddr(network, text)
 			if err != nil {
-				return nil, fmt.Errorf("--%s %q: %w", network, text, err)
+				return nil, fmt.Errorf("--%s %s: %w", network, cmdline.Quote(text), err)
 			}
 			o.specs = append(o.specs, listenSpec{flag: network, network: network, addr: a})
 		}
