@@ -35,7 +35,11 @@ forever), the source ports of services that answer anything (--service-ports:
 echo, chargen, DNS, NTP, SSDP, mDNS ...), a datagram equal to an answer sent
 to the same address and port within the last second (a loop with another
 echo server: that source is then not answered for 5 s), and truncated ones
-(the reply would be wrong).`
+(the reply would be wrong).
+
+When --iface, or an interface a group was joined on, goes down or away,
+echo says so on standard error and carries on; once it is back (deleted
+and made again too) echo answers there again, joining the groups anew.`
 
 func echoCommand() *cli.Command {
 	return &cli.Command{
@@ -114,11 +118,16 @@ func runEcho(c *cli.Context) error {
 	}
 	quiet, asJSON := c.Bool("quiet"), c.Bool("json")
 	stdout, stderr := newOut(c.App.Writer), newOut(c.App.ErrWriter)
-	r, _, err := openReceiver(name, cfg, groups, stderr, asJSON)
+	r, joined, err := openReceiver(name, cfg, groups, stderr, asJSON)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
+	stopFollow, err := followReceiver(name, r, cfg, groups, joined, stderr)
+	if err != nil {
+		return failure(name, "following interfaces: %s", explained(err))
+	}
+	defer stopFollow()
 	local := r.LocalAddr()
 	if asJSON {
 		stdout.JSON(map[string]any{"type": "listening", "addr": local.String(), "port": local.Port(), "network": cfg.Network})
@@ -206,6 +215,7 @@ loop:
 			}
 		}
 	}
+	stopFollow() // nothing said after the summary
 	counts := guard.Counts()
 	if asJSON {
 		stdout.JSON(map[string]any{"type": "summary", "received": received, "replied": replied, "ignored": counts.Suppressed(),

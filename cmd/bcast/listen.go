@@ -53,6 +53,11 @@ given (--recv-buffer 0: the kernel's default).
 
    bcast listen --listen :9999 --quiet --seq --gro
 
+When --iface, or an interface a group was joined on, goes down or away
+while listen runs, it says so on standard error and carries on; once the
+interface is back (deleted and made again too) it receives there again,
+joining the groups anew.
+
 Exit status 3 when --timeout passed and nothing was received.`
 
 func listenCommand() *cli.Command {
@@ -338,6 +343,11 @@ func runListen(c *cli.Context) error {
 		return err
 	}
 	defer r.Close()
+	stopFollow, err := followReceiver(name, r, p.cfg, p.groups, joined, stderr)
+	if err != nil {
+		return failure(name, "following interfaces: %s", explained(err))
+	}
+	defer stopFollow()
 	if r.GRO() && !c.IsSet("recv-buffer") {
 		// A GRO buffer takes up to 64 KiB of the socket's budget: the
 		// kernel's default (208 KiB on most systems) holds three, and a
@@ -446,6 +456,7 @@ func runListen(c *cli.Context) error {
 	}
 	elapsed := time.Since(start)
 	stopProgress() // no line a second after the summary
+	stopFollow()
 
 	st.mu.Lock()
 	st.drops = max(st.drops, r.Drops())

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"net/netip"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bcastdev/bcast/internal/netns"
+)
+
+// waitStderr waits until the process has said want on standard error.
+func waitStderr(t *testing.T, p *binProc, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.stderr.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not say %q within 10s; stderr:\n%s", strings.Join(p.cmd.Args, " "), want, p.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// followLab is two hosts on one LAN: a receives on eth0, b sends.
+func followLab(t *testing.T) (lan *netns.LAN, a, b *netns.Host, na *netns.NIC) {
+	t.Helper()
+	lab := netns.New(t)
+	lan = lab.LAN("f", netip.MustParsePrefix("10.77.0.0/24"), netip.MustParsePrefix("fd00:77::/64"))
+	a, b = lab.Host("a"), lab.Host("b")
+	na = a.Attach(lan, "eth0", netip.MustParseAddr("10.77.0.1"), netip.MustParseAddr("fd00:77::1"))
+	b.Attach(lan, "eth0", netip.MustParseAddr("10.77.0.2"), netip.MustParseAddr("fd00:77::2"))
+	return lan, a, b, na
+}
+
+// TestIntegrationReceiversFollowTheirInterface runs listen and echo on
+// --iface eth0 with a group, and takes eth0 down and up, then deletes it
+// and makes it again (a new index): each time they say so, keep running,
+// and receive on it again once it is back.
+func TestIntegrationReceiversFollowTheirInterface(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		check func(t *testing.T, p *binProc, b *netns.Host, msg string)
+	}{
+		{"listen", []string{"listen", "--listen", ":9500", "--iface", "eth0", "--bind-device", "--group", "239.77.0.1", "--json"},
+			func(t *testing.T, p *binProc, b *netns.Host, msg string) {
+				t.Helper()
+				if r := nsRun(t, b, "send", "--to", "239.77.0.1:9500", "--iface", "eth0", "-m", msg); r.code != 0 {
+					t.Fatalf("send %s: exit %d\n%s", msg, r.code, r.stderr)
+				}
+				if d := p.next(t); d["type"] != "datagram" || d["text"] != msg || d["ifname"] != "eth0" {
+					t.Fatalf("after %q: got %v; want the datagram %q on eth0\nstderr:\n%s", msg, d, msg, p.stderr.String())
+				}
+			}},
+		{"echo", []string{"echo", "--listen", ":7", "--iface", "eth0", "--group", "239.77.0.1", "--json"},
+			func(t *testing.T, p *binProc, b *netns.Host, msg string) {
+				t.Helper()
+				if r := nsRun(t, b, "ping", "--to", "239.77.0.1:7", "--iface", "eth0", "--count", "1", "--wait", "1s"); r.code != 0 {
+					t.Fatalf("ping (%s): exit %d\n%s%s\necho's stderr:\n%s", msg, r.code, r.stdout, r.stderr, p.stderr.String())
+				}
+				if d := p.next(t); d["type"] != "echo" || d["action"] != "replied" || d["ifname"] != "eth0" {
+					t.Fatalf("after the ping (%s): got %v; want a reply on eth0", msg, d)
+				}
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lan, a, b, na := followLab(t)
+			p, first := nsStart(t, a, tc.args...)
+			if first["type"] != "listening" {
+				t.Fatalf("first line %v", first)
+			}
+			tc.check(t, p, b, "before")
+
+			na.SetDown()
+			waitStderr(t, p, "interface eth0 is down; waiting for it to come up")
+			na.SetUp()
+			waitStderr(t, p, "interface eth0 is up again")
+			tc.check(t, p, b, "after down and up")
+
+			na.Remove()
+			waitStderr(t, p, "interface eth0 went away")
+			a.Attach(lan, "eth0", netip.MustParseAddr("10.77.0.1"), netip.MustParseAddr("fd00:77::1"))
+			waitStderr(t, p, "interface eth0 is back (index ")
+			waitStderr(t, p, "joined 239.77.0.1 on eth0 again")
+			tc.check(t, p, b, "after a new eth0")
+
+			if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			if _, code := p.wait(t); code != 0 {
+				t.Errorf("exit %d after SIGINT; want 0\n%s", code, p.stderr.String())
+			}
+		})
+	}
+}
