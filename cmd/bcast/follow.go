@@ -10,12 +10,13 @@ import (
 
 // followIfaces is how a long-running command (listen, echo, relay,
 // discover, announce) lives with interfaces that go down, go away or come
-// back while it runs: it says so on stderr, keeps running, and once an
-// interface is up again calls resume (from the watch's goroutine), which
-// does what the command needs to receive or send there again (join its
-// groups anew, follow a new index). resume may be nil. stop ends the
-// watch; after it returns nothing more is printed.
-func followIfaces(name string, names []string, stderr *out, resume func(broadcast.IfChange)) (stop func(), err error) {
+// back while it runs: it says so on stderr, keeps running, and calls
+// changed (from the watch's goroutine) after saying it, for every change,
+// so that the command does what it needs to receive or send there again
+// once the interface is up (join its groups anew, follow a new index).
+// changed may be nil. stop ends the watch; after it returns nothing more
+// is printed.
+func followIfaces(name string, names []string, stderr *out, changed func(broadcast.IfChange)) (stop func(), err error) {
 	if len(names) == 0 {
 		return func() {}, nil
 	}
@@ -23,8 +24,8 @@ func followIfaces(name string, names []string, stderr *out, resume func(broadcas
 		if text := ifChangeText(c); text != "" {
 			stderr.Printf("%s: %s", name, text)
 		}
-		if resume != nil && c.To == broadcast.IfUp {
-			resume(c)
+		if changed != nil {
+			changed(c)
 		}
 	})
 	if err != nil {
@@ -71,6 +72,14 @@ func followReceiver(name string, r *broadcast.Receiver, cfg broadcast.ReceiverCo
 		}
 	}
 	return followIfaces(name, names, stderr, func(c broadcast.IfChange) {
+		if c.To != broadcast.IfUp {
+			return
+		}
+		// The receiver names arrival interfaces from a view it refreshes
+		// at most once a second; a new one is named at once.
+		if err := r.Refresh(); err != nil {
+			stderr.Printf("%s: warning: listing interfaces: %s", name, explained(err))
+		}
 		if c.Name == cfg.Iface {
 			if _, err := r.Reattach(); err != nil {
 				stderr.Printf("%s: warning: interface %s: %s", name, c.Name, explained(err))

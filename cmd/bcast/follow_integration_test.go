@@ -94,3 +94,59 @@ func TestIntegrationReceiversFollowTheirInterface(t *testing.T) {
 		})
 	}
 }
+
+// TestIntegrationRelayFollowsItsInterfaces takes the relay's interfaces
+// down and up, and deletes and re-creates both: it says so, keeps
+// running, and relays broadcasts and its group again once they are back.
+func TestIntegrationRelayFollowsItsInterfaces(t *testing.T) {
+	tp := netns.StandardTopology(t)
+	r := tp.Host("r")
+	rel, first := nsStart(t, r, "relay", "--port", "9600", "--from-iface", "eth0", "--to-iface", "eth1", "--group", "239.78.0.1", "--json")
+	if first["type"] != "relaying" {
+		t.Fatalf("first line %v", first)
+	}
+	check := func(msg string) {
+		t.Helper()
+		l, _ := nsStart(t, tp.Host("b1"), "listen", "--listen", ":9600", "--group", "239.78.0.1", "--count", "2", "--timeout", "10s", "--json")
+		for _, to := range []string{"255.255.255.255:9600", "239.78.0.1:9600"} {
+			if s := nsRun(t, tp.Host("a1"), "send", "--to", to, "--iface", "eth0", "-m", msg+" to "+to); s.code != 0 {
+				t.Fatalf("send: exit %d\n%s", s.code, s.stderr)
+			}
+		}
+		lines, code := l.wait(t)
+		var texts []string
+		for _, d := range ofType(lines, "datagram") {
+			texts = append(texts, d["text"].(string))
+		}
+		if code != 0 || len(texts) != 2 {
+			_ = rel.cmd.Process.Signal(syscall.SIGINT)
+			events, _ := rel.wait(t)
+			t.Fatalf("%s: b1 got %q (exit %d); want the broadcast and the group datagram relayed\nrelay's stderr:\n%s\nrelay's events: %v", msg, texts, code, rel.stderr.String(), events)
+		}
+	}
+	check("at the start")
+
+	r.NIC("eth0").SetDown()
+	waitStderr(t, rel, "interface eth0 is down; waiting for it to come up")
+	r.NIC("eth0").SetUp()
+	waitStderr(t, rel, "interface eth0 is up again")
+	check("after eth0 down and up")
+
+	r.NIC("eth1").Remove()
+	waitStderr(t, rel, "interface eth1 went away")
+	r.NIC("eth0").Remove()
+	waitStderr(t, rel, "interface eth0 went away")
+	r.Attach(tp.B, "eth1", netip.MustParseAddr("10.71.2.254"), netip.MustParseAddr("fd00:71:2::254"))
+	waitStderr(t, rel, "interface eth1 is back (index ")
+	r.Attach(tp.A, "eth0", netip.MustParseAddr("10.71.1.254"), netip.MustParseAddr("fd00:71:1::254"))
+	waitStderr(t, rel, "interface eth0 is back (index ")
+	waitStderr(t, rel, "joined 239.78.0.1 on eth0 again")
+	check("after new eth0 and eth1")
+
+	if err := rel.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if _, code := rel.wait(t); code != 0 {
+		t.Errorf("relay: exit %d after SIGINT; want 0\n%s", code, rel.stderr.String())
+	}
+}

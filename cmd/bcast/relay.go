@@ -34,8 +34,10 @@ A relayed datagram is never relayed back:
   3. nothing goes back out of the interface it arrived on.
 
 The relayed copy leaves from this host's address and an ephemeral port: a
-receiver that answers the source answers the relay. Interfaces are read
-when the relay starts.`
+receiver that answers the source answers the relay. An interface that goes
+down or away while the relay runs is said so on standard error and left
+out; once it is back (deleted and made again too) the relay takes from it
+(joining the groups anew) and sends out of it again.`
 
 func relayCommand() *cli.Command {
 	return &cli.Command{
@@ -171,6 +173,28 @@ func runRelay(c *cli.Context) error {
 			strings.Join(cfg.From, ","), strings.Join(cfg.To, ","))
 	}
 
+	// Interfaces that go down or away while the relay runs are left out
+	// (and said so); when back, they are relayed from and to again.
+	var names []string
+	for _, n := range append(slices.Clone(cfg.From), cfg.To...) {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	stopFollow, err := followIfaces(name, names, stderr, func(ch broadcast.IfChange) {
+		joined, err := r.Refresh(ch.Name)
+		if err != nil {
+			stderr.Printf("%s: warning: interface %s: %s", name, ch.Name, explained(err))
+		}
+		for _, m := range joined {
+			stderr.Printf("%s: joined %s again", name, m)
+		}
+	})
+	if err != nil {
+		return failure(name, "following interfaces: %s", explained(err))
+	}
+	defer stopFollow()
+
 	ctx := c.Context
 	if d := c.Duration("timeout"); d > 0 {
 		var cancel context.CancelFunc
@@ -183,6 +207,7 @@ func runRelay(c *cli.Context) error {
 		}
 		reportRelay(stdout, ev, asJSON)
 	})
+	stopFollow() // nothing said after the summary
 	st := r.Stats()
 	if asJSON {
 		stdout.JSON(map[string]any{"type": "summary", "received": st.Received, "relayed": st.Relayed,
