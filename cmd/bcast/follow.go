@@ -6,6 +6,7 @@ import (
 
 	"github.com/bcastdev/bcast/broadcast"
 	"github.com/bcastdev/bcast/multicast"
+	"github.com/urfave/cli/v2"
 )
 
 // followIfaces is how a long-running command (listen, echo, relay,
@@ -103,4 +104,22 @@ func followReceiver(name string, r *broadcast.Receiver, cfg broadcast.ReceiverCo
 			}
 		}
 	})
+}
+
+// followLinkIfaces gives discover and announce, whose discovery engine
+// lists interfaces anew for every message it sends and joins groups on
+// new ones itself, what the other long-running commands say: the --iface
+// interfaces that go down, go away or come back, on stderr. It wraps the
+// command's action, so that the command's own file keeps to discovery.
+func followLinkIfaces(cmd *cli.Command) {
+	action := cmd.Action
+	name := "bcast " + cmd.Name
+	cmd.Action = func(c *cli.Context) error {
+		stop, err := followIfaces(name, c.StringSlice("iface"), newOut(c.App.ErrWriter), nil)
+		if err != nil {
+			return failure(name, "following interfaces: %s", explained(err))
+		}
+		defer stop()
+		return action(c)
+	}
 }

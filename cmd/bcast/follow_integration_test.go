@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net/netip"
 	"strings"
 	"syscall"
@@ -148,5 +149,119 @@ func TestIntegrationRelayFollowsItsInterfaces(t *testing.T) {
 	}
 	if _, code := rel.wait(t); code != 0 {
 		t.Errorf("relay: exit %d after SIGINT; want 0\n%s", code, rel.stderr.String())
+	}
+}
+
+// TestIntegrationDiscoveryFollowsItsInterfaces deletes and re-creates the
+// --iface of announce, then of discover: each says so, keeps running, and
+// the instance is lost while the link is gone and found again once it is
+// back.
+func TestIntegrationDiscoveryFollowsItsInterfaces(t *testing.T) {
+	lan, a, b, _ := followLab(t)
+	ann, _ := nsStart(t, a, "announce", "--service", "follow", "--instance", "one", "--port", "7", "--iface", "eth0",
+		"--interval", "300ms", "--lifetime", "1s", "--json")
+	// discover --json says nothing before it finds something: its first
+	// line is the instance found.
+	disc, first := nsStart(t, b, "discover", "--service", "follow", "--iface", "eth0", "--json")
+	if first["event"] != "found" || first["instance"] != "one" {
+		t.Fatalf("discover's first line %v; want instance one found", first)
+	}
+	event := func(want string) {
+		t.Helper()
+		for {
+			ev := disc.next(t)
+			if ev == nil {
+				t.Fatalf("discover ended before %q; stderr:\n%s", want, disc.stderr.String())
+			}
+			if ev["type"] == "peer" && ev["event"] == want && ev["instance"] == "one" {
+				return
+			}
+		}
+	}
+	reattach := func(h *netns.Host, v4, v6 string) {
+		t.Helper()
+		h.Attach(lan, "eth0", netip.MustParseAddr(v4), netip.MustParseAddr(v6))
+	}
+
+	a.NIC("eth0").Remove()
+	waitStderr(t, ann, "interface eth0 went away")
+	event("lost")
+	reattach(a, "10.77.0.1", "fd00:77::1")
+	waitStderr(t, ann, "interface eth0 is back (index ")
+	event("found")
+
+	b.NIC("eth0").Remove()
+	waitStderr(t, disc, "interface eth0 went away")
+	event("lost")
+	reattach(b, "10.77.0.2", "fd00:77::2")
+	waitStderr(t, disc, "interface eth0 is back (index ")
+	event("found")
+
+	for _, p := range []*binProc{ann, disc} {
+		if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		if _, code := p.wait(t); code != 0 {
+			t.Errorf("%s: exit %d after SIGINT; want 0\n%s", p.cmd.Args, code, p.stderr.String())
+		}
+	}
+}
+
+// TestIntegrationDaemonFollowsItsInterface runs the listen daemon with a
+// UDP echo listener bound to --iface eth0 and deletes and re-creates eth0:
+// the daemon logs it, binds the listener to the new eth0, and answers
+// there again.
+func TestIntegrationDaemonFollowsItsInterface(t *testing.T) {
+	lan, a, b, na := followLab(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmd := a.Command(ctx, buildListen(t), "--udp", ":7", "--iface", "eth0", "--log-format", "json")
+	logs := &lockedBuffer{}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill() // by its own handle
+			_ = cmd.Wait()
+		}
+	})
+	waitLog := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(logs.String(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the daemon did not log %q within 10s:\n%s", want, logs.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	ping := func(when string) {
+		t.Helper()
+		if r := nsRun(t, b, "ping", "--to", "10.77.0.1:7", "--count", "1", "--wait", "1s"); r.code != 0 {
+			t.Fatalf("ping %s: exit %d\n%s%s\ndaemon's log:\n%s", when, r.code, r.stdout, r.stderr, logs.String())
+		}
+	}
+	waitLog(`"msg":"serving"`)
+	ping("at the start")
+
+	na.Remove()
+	waitLog(`"msg":"interface gone; serving on, and on it again when it is back","iface":"eth0"`)
+	a.Attach(lan, "eth0", netip.MustParseAddr("10.77.0.1"), netip.MustParseAddr("fd00:77::1"))
+	waitLog(`"msg":"listener bound to the new interface","iface":"eth0","network":"udp"`)
+	waitLog(`"msg":"interface up: serving on it again","iface":"eth0"`)
+	// The new eth0 has a new MAC address, which b learns only when its
+	// neighbour entry for 10.77.0.1 times out: forget it now.
+	if out, err := b.Run(ctx, "ip", "neigh", "flush", "dev", "eth0"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	ping("after a new eth0")
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("daemon: %v after SIGTERM; want exit 0\n%s", err, logs.String())
 	}
 }
