@@ -115,7 +115,7 @@ type Receiver struct {
 	sock     *dgram.Socket
 	view     *view
 	v6       bool
-	ifindex  int // the Iface filter, resolved; 0 for none
+	ifindex  atomic.Int64 // the Iface filter, resolved; 0 for none (Reattach moves it)
 	local    netip.AddrPort
 	warnings []string
 
@@ -161,8 +161,7 @@ const controlFlags = msghdr.FlagPktInfo4 | msghdr.FlagPktInfo6 | msghdr.FlagTTL 
 // least 64 KiB).
 //
 // Iface is resolved to an interface index here; an interface deleted and
-// created again under the same name gets a new index, and needs a new
-// Receiver.
+// created again under the same name gets a new index: Reattach follows it.
 func Listen(cfg ReceiverConfig) (*Receiver, error) {
 	family, v6, err := network(cfg.Network)
 	if err != nil {
@@ -214,7 +213,7 @@ func (r *Receiver) open(family int, addr netip.AddrPort) error {
 		if err != nil {
 			return err
 		}
-		r.ifindex = ifi.Index
+		r.ifindex.Store(int64(ifi.Index))
 	}
 	sock, err := dgram.Open(family, unix.SOCK_DGRAM, 0)
 	if err != nil {
@@ -324,6 +323,37 @@ func (r *Receiver) Drops() uint32 { return r.drops.Load() }
 // Filtered is how many datagrams Receive has skipped because they arrived
 // on an interface other than ReceiverConfig.Iface.
 func (r *Receiver) Filtered() uint64 { return r.filtered.Load() }
+
+// Reattach resolves ReceiverConfig.Iface again, for an interface that was
+// deleted and created again under its name (see FollowInterfaces): the
+// arrival filter takes the new index, and with BindDevice the socket is
+// bound to the new device. It reports whether the index changed; with
+// ErrIfaceGone when no interface has the name now. Safe to call while
+// another goroutine receives. Without Iface it does nothing.
+func (r *Receiver) Reattach() (bool, error) {
+	if r.cfg.Iface == "" {
+		return false, nil
+	}
+	if err := r.view.refresh(); err != nil {
+		return false, err
+	}
+	ifi, err := findByName(r.view.snap.Load().all, r.cfg.Iface)
+	if err != nil {
+		return false, fmt.Errorf("broadcast: %s: %w", r.cfg.Iface, ErrIfaceGone)
+	}
+	if int64(ifi.Index) == r.ifindex.Load() {
+		return false, nil
+	}
+	if r.cfg.BindDevice {
+		// SO_BINDTODEVICE keeps the index it was given: a device of the
+		// same name made later is another one to the kernel.
+		if err := r.sock.BindToDevice(r.cfg.Iface); err != nil {
+			return false, err
+		}
+	}
+	r.ifindex.Store(int64(ifi.Index))
+	return true, nil
+}
 
 // Refresh re-reads the interface list now. Receive keeps it current by
 // itself (see the package documentation); Refresh is for a caller that has
@@ -441,7 +471,7 @@ func (r *Receiver) describe(m *dgram.Message, p *Packet, snap **snapshot) bool {
 		seg, count = c.GRO, (m.Size+c.GRO-1)/c.GRO
 		r.coalesced.Add(uint64(count))
 	}
-	if r.ifindex != 0 && c.IfIndex != r.ifindex {
+	if idx := r.ifindex.Load(); idx != 0 && int64(c.IfIndex) != idx {
 		r.filtered.Add(uint64(count))
 		return false
 	}

@@ -22,13 +22,14 @@ type peerEvent struct {
 	Addrs      []string          `json:"addrs"`
 	Interfaces []string          `json:"interfaces"`
 	Src        string            `json:"src"`
+	Sport      int               `json:"sport"`
 	Text       map[string]string `json:"text"`
 	Local      bool              `json:"local"`
 	Goodbye    bool              `json:"goodbye"`
 }
 
 func (e peerEvent) String() string {
-	s := fmt.Sprintf("%s %s/%s port %d addrs %v on %v from %s text %v", e.Event, e.Service, e.Instance, e.Port, e.Addrs, e.Interfaces, e.Src, e.Text)
+	s := fmt.Sprintf("%s %s/%s port %d addrs %v on %v from %s port %d text %v", e.Event, e.Service, e.Instance, e.Port, e.Addrs, e.Interfaces, e.Src, e.Sport, e.Text)
 	if e.Goodbye {
 		s += " (goodbye)"
 	}
@@ -93,7 +94,7 @@ func checkPeer(t *testing.T, who string, e peerEvent, instance string, from *net
 	wantAddr := from.Addr4().String()
 	if e.Service != "printer" || e.Instance != instance || e.Port != 631 ||
 		!slices.Contains(e.Addrs, wantAddr) || !slices.Equal(e.Interfaces, []string{ifname}) ||
-		!strings.HasPrefix(e.Src, wantAddr+":") || e.Text["model"] != instance || e.Local {
+		e.Src != wantAddr || e.Sport == 0 || e.Text["model"] != instance || e.Local {
 		t.Errorf("%s: %v; want printer/%s port 631 with address %s, heard on [%s] from %s, text model=%s, not local",
 			who, e, instance, wantAddr, ifname, wantAddr, instance)
 	}
@@ -215,8 +216,8 @@ func TestIntegrationDiscoveryOverIPv6FindsAndLosesPeers(t *testing.T) {
 		!slices.Equal(e.Interfaces, []string{"eth0"}) || e.Text["model"] != "v6" {
 		t.Errorf("browser: %v; want printer/v6 port 631 with addresses %v and %v, heard on [eth0], text model=v6", e, nic.Addr6(), nic.Addr4())
 	}
-	if src, err := netip.ParseAddrPort(e.Src); err != nil || !src.Addr().Is6() {
-		t.Errorf("browser: src %q; want the announcer's IPv6 address and port", e.Src)
+	if src, err := netip.ParseAddr(e.Src); err != nil || !src.Is6() || e.Sport == 0 {
+		t.Errorf("browser: src %q sport %d; want the announcer's IPv6 address and port", e.Src, e.Sport)
 	}
 	nic.SetDown()
 	if e := waitPeer(t, browser, "lost", "v6", 4*time.Second); e.Goodbye {

@@ -127,6 +127,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		if cmd.Action == nil {
 			panic("bcast: command " + cmd.Name + " has no action")
 		}
+		if cmd.Name == "discover" || cmd.Name == "announce" {
+			followLinkIfaces(cmd)
+		}
 	}
 	return app
 }

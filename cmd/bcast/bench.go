@@ -105,7 +105,7 @@ func planBench(c *cli.Context) (*benchPlan, error) {
 	if b.stamp {
 		least = seq.HeaderLen
 	}
-	if err := inRange(c, "size", b.size, least, maxPayload); err != nil {
+	if err := inRange(c, "size", b.size, least, maxPayload4); err != nil {
 		return nil, err
 	}
 	if err := inRange(c, "recv-batch", b.recvBatch, 1, maxBatch); err != nil {

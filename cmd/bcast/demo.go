@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bcastdev/bcast/dgram"
+	"github.com/bcastdev/bcast/internal/cmdline"
 	"github.com/urfave/cli/v2"
 )
 
@@ -28,11 +29,16 @@ func demoCommand() *cli.Command {
    command it runs, what the listener received (source, destination, kind, interface,
    TTL, length) and the listener's loss summary. Nothing leaves this machine.
 
+   Each command is printed as a shell reads it, so it can be pasted to run alone.
+   With --json, standard output holds only the listener's JSON lines; the
+   commands and the senders' lines go to standard error.
+
    bcast demo
-   bcast demo --count 10 --json`,
+   bcast demo --count 10 --json | jq .`,
+		UsageText: "bcast demo [--count N] [--json]",
 		Flags: []cli.Flag{
-			&cli.IntFlag{Name: "count", Aliases: []string{"c"}, Value: 3, Usage: "datagrams per sender (1-1000)"},
-			&cli.BoolFlag{Name: "json", Usage: "let the listener print JSON lines"},
+			&cli.IntFlag{Name: "count", Aliases: []string{"c"}, Value: 3, Usage: "datagrams per sender (`N`, 1-1000)"},
+			&cli.BoolFlag{Name: "json", Usage: "the listener prints JSON lines, the only thing on standard output"},
 		},
 		Action: runDemo,
 	}
@@ -40,9 +46,12 @@ func demoCommand() *cli.Command {
 
 func runDemo(c *cli.Context) error {
 	const name = "bcast demo"
+	if c.NArg() > 0 {
+		return usageError(name, "unexpected argument %q (demo takes only --count and --json)", c.Args().First())
+	}
 	count := c.Int("count")
 	if count < 1 || count > 1000 {
-		return usageError(name, "--count %d: want 1 to 1000", count)
+		return usageError(name, "%s: must be 1 to 1000", flagVal(c, "count", count))
 	}
 	port, err := demoPort()
 	if err != nil {
@@ -58,7 +67,7 @@ func runDemo(c *cli.Context) error {
 	if c.Bool("json") {
 		listenArgs = append(listenArgs, "--json")
 	}
-	fmt.Fprintf(errOut, "$ %s &\n", strings.Join(listenArgs, " "))
+	fmt.Fprintf(errOut, "$ %s &\n", cmdline.ShellQuote(listenArgs))
 
 	// The listener's output goes through a pipe so that the senders start
 	// only once it said it is listening (on stderr, or as the first JSON
@@ -103,10 +112,16 @@ func runDemo(c *cli.Context) error {
 		return failure(name, "the listener did not start within 5s")
 	}
 
+	// With --json, standard output is the listener's JSON alone: the
+	// senders' lines go to standard error, as the printed command says.
+	sendOut, redirect := io.Writer(out), ""
+	if c.Bool("json") {
+		sendOut, redirect = errOut, " >&2"
+	}
 	for _, to := range []string{"127.0.0.1:" + port, "127.255.255.255:" + port} {
 		args := []string{"bcast", "send", "--to", to, "--seq", "--count", strconv.Itoa(count), "--interval", "20ms", "--message", "hello from bcast demo"}
-		fmt.Fprintf(errOut, "$ %s\n", strings.Join(args, " "))
-		if code := exitCode(newApp(out, errOut).RunContext(ctx, args), errOut); code != exitOK {
+		fmt.Fprintf(errOut, "$ %s%s\n", cmdline.ShellQuote(args), redirect)
+		if code := exitCode(newApp(sendOut, errOut).RunContext(ctx, args), errOut); code != exitOK {
 			cancel()
 			<-done
 			return cli.Exit(fmt.Sprintf("%s: %s failed (exit %d)", name, strings.Join(args[1:], " "), code), code)

@@ -128,6 +128,7 @@ type peerOut struct {
 	Addrs      []string          `json:"addrs"`
 	Interfaces []string          `json:"interfaces"`
 	Src        string            `json:"src"`
+	Sport      uint16            `json:"sport"`
 	Text       map[string]string `json:"text,omitempty"`
 	TextBase64 map[string]string `json:"text_base64,omitempty"`
 	Local      bool              `json:"local"`
@@ -256,7 +257,7 @@ func printPeer(o *out, ev discovery.Event, asJSON bool) {
 		}
 		po := peerOut{Type: "peer", Event: strings.ToLower(ev.Kind.String()), TS: time.Now().Format(time.RFC3339Nano),
 			Service: p.Service, Instance: p.Instance, Port: p.Port, Addrs: addrs, Interfaces: ifs,
-			Src: p.Src.String(), Local: p.Local, Goodbye: ev.Goodbye}
+			Src: addrText(p.Src.Addr()), Sport: p.Src.Port(), Local: p.Local, Goodbye: ev.Goodbye}
 		for k, v := range p.Text {
 			if utf8.ValidString(v) {
 				if po.Text == nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/bcastdev/bcast/internal/doctor"
 	"github.com/urfave/cli/v2"
@@ -41,6 +42,12 @@ func doctorCommand() *cli.Command {
 	}
 }
 
+// findingOut is a doctor.Finding with the "type" every JSON object has.
+type findingOut struct {
+	Type string `json:"type"`
+	doctor.Finding
+}
+
 func runDoctor(c *cli.Context) error {
 	const name = "bcast doctor"
 	if c.NArg() > 0 {
@@ -70,7 +77,7 @@ func runDoctor(c *cli.Context) error {
 	o := newOut(c.App.Writer)
 	for _, f := range findings {
 		if c.Bool("json") {
-			o.JSON(f)
+			o.JSON(findingOut{Type: "finding", Finding: f})
 			continue
 		}
 		line := fmt.Sprintf("%-4s  %-10s  %s", f.Level, f.Check, f.Message)
@@ -78,6 +85,14 @@ func runDoctor(c *cli.Context) error {
 			line += "\n      fix: " + f.Fix
 		}
 		o.Printf("%s", line)
+	}
+	if c.Bool("json") {
+		counts := map[string]int{}
+		for _, f := range findings {
+			counts[strings.ToLower(f.Level.String())]++
+		}
+		o.JSON(map[string]any{"type": "summary", "findings": len(findings), "worst": doctor.Worst(findings),
+			"ok": counts["ok"], "info": counts["info"], "warn": counts["warn"], "fail": counts["fail"]})
 	}
 	if doctor.Worst(findings) == doctor.Fail {
 		return cli.Exit("", exitFailure)

@@ -35,7 +35,11 @@ forever), the source ports of services that answer anything (--service-ports:
 echo, chargen, DNS, NTP, SSDP, mDNS ...), a datagram equal to an answer sent
 to the same address and port within the last second (a loop with another
 echo server: that source is then not answered for 5 s), and truncated ones
-(the reply would be wrong).`
+(the reply would be wrong).
+
+When --iface, or an interface a group was joined on, goes down or away,
+echo says so on standard error and carries on; once it is back (deleted
+and made again too) echo answers there again, joining the groups anew.`
 
 func echoCommand() *cli.Command {
 	return &cli.Command{
@@ -65,6 +69,7 @@ type echoOut struct {
 	Src    string `json:"src"`
 	Sport  uint16 `json:"sport"`
 	Dst    string `json:"dst"`
+	Dport  uint16 `json:"dport"`
 	Kind   string `json:"kind"`
 	IfName string `json:"ifname"`
 	Len    int    `json:"len"`
@@ -113,14 +118,19 @@ func runEcho(c *cli.Context) error {
 	}
 	quiet, asJSON := c.Bool("quiet"), c.Bool("json")
 	stdout, stderr := newOut(c.App.Writer), newOut(c.App.ErrWriter)
-	r, _, err := openReceiver(name, cfg, groups, stderr, asJSON)
+	r, joined, err := openReceiver(name, cfg, groups, stderr, asJSON)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
+	stopFollow, err := followReceiver(name, r, cfg, groups, joined, stderr)
+	if err != nil {
+		return failure(name, "following interfaces: %s", explained(err))
+	}
+	defer stopFollow()
 	local := r.LocalAddr()
 	if asJSON {
-		stdout.JSON(map[string]any{"type": "listening", "addr": local.String(), "network": cfg.Network})
+		stdout.JSON(map[string]any{"type": "listening", "addr": local.String(), "port": local.Port(), "network": cfg.Network})
 	} else {
 		stderr.Printf("%s: listening on %s (%s)", name, local, cfg.Network)
 	}
@@ -178,7 +188,7 @@ loop:
 			if asJSON {
 				if !quiet || errText != "" {
 					stdout.JSON(echoOut{Type: "echo", TS: now.Format(time.RFC3339Nano), Src: pk.Src.Addr().String(), Sport: pk.Src.Port(),
-						Dst: addrText(pk.Dst), Kind: pk.Kind.String(), IfName: pk.IfName, Len: pk.Size, Action: action, Error: errText})
+						Dst: addrText(pk.Dst), Dport: local.Port(), Kind: pk.Kind.String(), IfName: pk.IfName, Len: pk.Size, Action: action, Error: errText})
 				}
 			} else if errText != "" {
 				// A flood of failing replies must not become a flood of
@@ -198,13 +208,14 @@ loop:
 				if verdict != echoguard.Reply {
 					verb = "ignored (" + action + ")"
 				}
-				stdout.Printf("%s %s > %s %s %s len %d %s", tsText(now), pk.Src, addrText(pk.Dst), pk.Kind, pk.IfName, pk.Size, verb)
+				stdout.Printf("%s %s > %s %s %s len %d %s", tsText(now), pk.Src, hostPort(pk.Dst, local.Port()), pk.Kind, pk.IfName, pk.Size, verb)
 			}
 			if count > 0 && replied >= count {
 				break loop
 			}
 		}
 	}
+	stopFollow() // nothing said after the summary
 	counts := guard.Counts()
 	if asJSON {
 		stdout.JSON(map[string]any{"type": "summary", "received": received, "replied": replied, "ignored": counts.Suppressed(),

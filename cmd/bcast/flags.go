@@ -128,8 +128,9 @@ func parsePort(s string) (uint16, error) {
 func splitProblem(s string, err error) string {
 	switch {
 	case strings.Count(s, ":") > 1 && !strings.Contains(s, "["):
-		if _, err := netip.ParseAddr(s[:strings.LastIndex(s, ":")]); err == nil {
-			return "an IPv6 address with a port goes in brackets: [ADDR]:PORT"
+		i := strings.LastIndex(s, ":")
+		if _, err := netip.ParseAddr(s[:i]); err == nil {
+			return fmt.Sprintf("an IPv6 address with a port goes in brackets: [%s]%s", s[:i], s[i:])
 		}
 		return "too many colons; want ADDR:PORT ([ADDR]:PORT for IPv6)"
 	case !strings.Contains(s, ":"):
@@ -207,6 +208,10 @@ func parseGroup(item string) (multicast.Group, error) {
 	g, err := multicast.ParseGroup(item)
 	if err == nil {
 		return g, nil
+	}
+	if a, aerr := netip.ParseAddr(strings.TrimSpace(item)); aerr == nil && linkScoped(a) && a.Zone() == "" {
+		// As send says of such a destination: --iface is the zone too.
+		return g, fmt.Errorf("%s exists once per link: name the interface with --iface NAME or as a zone (%s%%NAME); %s", a, a, linkCandidates(true))
 	}
 	for _, part := range strings.Split(item, ",") {
 		part = strings.TrimSpace(part)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bcastdev/bcast/internal/cmdline"
 	"github.com/bcastdev/bcast/internal/netns"
 )
 
@@ -104,6 +105,11 @@ var goldenCases = []goldenCase{
 	{class: "unknown flag", prog: "bcast", args: []string{"relay", "--to", "eth1"}},
 	{class: "unknown flag", prog: "bcast", args: []string{"announce", "--service", "s", "--ttl", "5s"}},
 	{class: "unknown flag", prog: "listen", args: []string{"--group", "www"}},
+	{class: "out-of-range number", prog: "bcast", args: []string{"send", "--to", "[::1]:9", "--size", "65528"}},
+	{class: "conflicting flags", prog: "bcast", args: []string{"send", "--to", "127.0.0.1:9", "--lines", "-m", "x"}},
+	{class: "conflicting flags", prog: "bcast", args: []string{"listen", "--listen", ":9", "--progress", "--no-progress"}},
+	{class: "stray argument", prog: "bcast", args: []string{"demo", "extra"}},
+	{class: "stray argument", prog: "bcast", args: []string{"send", "--to", "127.0.0.1:9", "hello"}},
 	{class: "missing arguments", prog: "bcast", args: []string{"relay"}},
 	{class: "missing arguments", prog: "bcast", args: []string{"help", "nosuch"}},
 }
@@ -154,7 +160,7 @@ func TestIntegrationGoldenErrors(t *testing.T) {
 		if stdout.Len() > 0 {
 			t.Errorf("%s %s: a usage error printed on standard output: %q", tc.prog, strings.Join(tc.args, " "), stdout.String())
 		}
-		fmt.Fprintf(&b, "# %s\n$ %s%s %s\nexit %d\n%s\n", tc.class, envPrefix(tc.env), tc.prog, shellQuote(tc.args), code, stderr.String())
+		fmt.Fprintf(&b, "# %s\n$ %s%s %s\nexit %d\n%s\n", tc.class, envPrefix(tc.env), tc.prog, cmdline.ShellQuote(tc.args), code, stderr.String())
 	}
 	golden := filepath.Join("testdata", "errors.golden")
 	if *update {
@@ -192,17 +198,5 @@ func envPrefix(env []string) string {
 	if len(env) == 0 {
 		return ""
 	}
-	return shellQuote(env) + " "
-}
-
-// shellQuote writes args as a shell would need them.
-func shellQuote(args []string) string {
-	out := make([]string, len(args))
-	for i, a := range args {
-		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`*?[]{}()<>|&;#~") {
-			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-		}
-		out[i] = a
-	}
-	return strings.Join(out, " ")
+	return cmdline.ShellQuote(env) + " "
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"net"
+	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -14,7 +16,8 @@ import (
 
 const ifacesDescription = `List the interfaces that are up: addresses with their prefix, the directed
 broadcast address of each IPv4 subnet, whether broadcasts can leave by it
-(and if not, why), whether it does multicast, and the groups this host has
+(and if not, why; on loopback, "local only: 127.255.255.255": a broadcast
+there reaches every program on this host bound to the port, nothing else), whether it does multicast, and the groups this host has
 joined on it (with how many sockets hold each).
 
    bcast ifaces
@@ -36,6 +39,7 @@ func ifacesCommand() *cli.Command {
 }
 
 type ifaceOut struct {
+	Type            string      `json:"type"` // "iface"
 	Name            string      `json:"name"`
 	Index           int         `json:"index"`
 	MTU             int         `json:"mtu"`
@@ -44,6 +48,7 @@ type ifaceOut struct {
 	Addrs           []addrOut   `json:"addrs"`
 	CanBroadcast    bool        `json:"can_broadcast"`
 	BroadcastReason string      `json:"broadcast_reason,omitempty"`
+	LocalBroadcast  []string    `json:"local_broadcast,omitempty"` // loopback: broadcast addresses that reach this host's programs
 	Multicast       bool        `json:"multicast"`
 	Groups          []groupUser `json:"groups"`
 }
@@ -91,9 +96,15 @@ func runIfaces(c *cli.Context) error {
 	rows := make([]ifaceOut, 0, len(ifs))
 	for _, ifi := range ifs {
 		ok, why := ifi.CanBroadcast()
-		r := ifaceOut{Name: ifi.Name, Index: ifi.Index, MTU: ifi.MTU, Flags: flagNames(ifi.Flags),
+		r := ifaceOut{Type: "iface", Name: ifi.Name, Index: ifi.Index, MTU: ifi.MTU, Flags: flagNames(ifi.Flags),
 			CanBroadcast: ok, BroadcastReason: why, Multicast: ifi.Flags&net.FlagMulticast != 0,
 			Groups: groups[ifi.Index], Addrs: []addrOut{}}
+		if ifi.Flags&net.FlagLoopback != 0 && ifi.Flags&net.FlagUp != 0 {
+			r.LocalBroadcast = loopbackBroadcasts(ifi)
+			if len(r.LocalBroadcast) > 0 {
+				r.BroadcastReason = "loopback: nothing leaves the host, but " + strings.Join(r.LocalBroadcast, ", ") + " reaches its programs"
+			}
+		}
 		if len(ifi.HardwareAddr) > 0 {
 			r.MAC = ifi.HardwareAddr.String()
 		}
@@ -121,7 +132,10 @@ func runIfaces(c *cli.Context) error {
 	fmt.Fprintln(tw, "IFACE\tINDEX\tMTU\tADDRESS\tBROADCAST\tCAN BROADCAST\tMULTICAST\tGROUPS (users)")
 	for _, r := range rows {
 		bc := "yes"
-		if !r.CanBroadcast {
+		switch {
+		case len(r.LocalBroadcast) > 0:
+			bc = "local only: " + strings.Join(r.LocalBroadcast, ", ")
+		case !r.CanBroadcast:
 			bc = "no: " + r.BroadcastReason
 		}
 		mc := "no"
@@ -154,6 +168,31 @@ func runIfaces(c *cli.Context) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// loopbackBroadcasts are the broadcast addresses of a loopback
+// interface's IPv4 subnets (127.255.255.255 for 127.0.0.1/8): the kernel
+// has no broadcast flag on lo, yet adds a broadcast route for the last
+// address of every subnet wider than /31 there, so that a datagram sent to
+// it (with SO_BROADCAST) reaches every program on this host bound to the
+// port, as bcast demo shows.
+func loopbackBroadcasts(ifi broadcast.Interface) []string {
+	var out []string
+	for _, a := range ifi.IPv4() {
+		p := a.Prefix.Masked()
+		if p.Bits() >= 31 {
+			continue
+		}
+		b := p.Addr().As4()
+		host := uint32(1)<<(32-p.Bits()) - 1
+		for i := range 4 {
+			b[i] |= byte(host >> (24 - 8*i))
+		}
+		if s := netip.AddrFrom4(b).String(); !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func dash(s string) string {

@@ -97,7 +97,7 @@ func TestIntegrationDoctorWithoutDefaultRoute(t *testing.T) {
 	a1 := tp.Host("a1")
 	r := nsRun(t, a1, "doctor", "--port", "9", "--group", "239.71.5.5", "--json")
 	found := func(level, substr string) bool {
-		for _, f := range jsonLines(t, r.stdout) {
+		for _, f := range ofType(jsonLines(t, r.stdout), "finding") {
 			fix, _ := f["fix"].(string)
 			if f["level"] == level && strings.Contains(f["message"].(string)+" "+fix, substr) {
 				return true

@@ -34,7 +34,10 @@ and the payload (as text, or a hex dump with --hex). A datagram larger than
 
 With --seq, datagrams stamped by bcast send --seq are counted: once a second
 a line on standard error gives received, missing, duplicates, reordered, the
-rate and the kernel's drops (SO_RXQ_OVFL); at the end a summary. Missing is
+rate and the kernel's drops (SO_RXQ_OVFL); at the end a summary. Without
+--seq the line a second (received, rate, bytes, drops) comes with --progress,
+or by itself with --quiet when standard error is a terminal; --no-progress
+turns either off. Missing is
 exactly sent - received: "sent" is the count each sender planned, or, for a
 sender run with --count 0, the highest sequence number seen, raised to
 --expect N. The listener stops by itself once --expect distinct datagrams
@@ -50,10 +53,15 @@ given (--recv-buffer 0: the kernel's default).
 
    bcast listen --listen :9999 --quiet --seq --gro
 
+When --iface, or an interface a group was joined on, goes down or away
+while listen runs, it says so on standard error and carries on; once the
+interface is back (deleted and made again too) it receives there again,
+joining the groups anew.
+
 Exit status 3 when --timeout passed and nothing was received.`
 
 func listenCommand() *cli.Command {
-	return &cli.Command{
+	cmd := &cli.Command{
 		Name:        "listen",
 		Aliases:     []string{"recv"},
 		Usage:       "receive datagrams and print each (broadcast, multicast, unicast)",
@@ -80,6 +88,8 @@ func listenCommand() *cli.Command {
 		},
 		Action: runListen,
 	}
+	cmd.Flags = append(cmd.Flags, progressFlags("with --seq, and with --quiet when standard error is a terminal: received, rate, drops")...)
+	return cmd
 }
 
 // groRecvBuffer is the receive buffer listen --gro asks for unless
@@ -90,18 +100,19 @@ const groRecvBuffer = 4 << 20
 const noVerdict = seq.Verdict(255)
 
 type listenPlan struct {
-	cfg     broadcast.ReceiverConfig
-	groups  []multicast.Group
-	count   uint64
-	timeout time.Duration
-	idle    time.Duration
-	hex     bool
-	stamp   bool
-	expect  uint64
-	batch   int
-	quiet   bool
-	json    bool
-	warning string // said on stderr once listening
+	cfg      broadcast.ReceiverConfig
+	groups   []multicast.Group
+	count    uint64
+	timeout  time.Duration
+	idle     time.Duration
+	hex      bool
+	stamp    bool
+	expect   uint64
+	batch    int
+	quiet    bool
+	json     bool
+	progress bool   // a line a second on stderr
+	warning  string // said on stderr once listening
 }
 
 func planListen(c *cli.Context) (*listenPlan, error) {
@@ -115,6 +126,15 @@ func planListen(c *cli.Context) (*listenPlan, error) {
 	}
 	if c.IsSet("expect") && !p.stamp {
 		return nil, errors.New("--expect needs --seq")
+	}
+	// --seq has always shown its counts once a second; without it a
+	// terminal gets the line when --quiet leaves nothing else to see.
+	var err error
+	if p.progress, err = progressWanted(c, p.quiet); err != nil {
+		return nil, err
+	}
+	if p.stamp && !c.Bool("no-progress") {
+		p.progress = true
 	}
 	addr, err := parseEndpoint(c, "listen", c.String("listen"), true)
 	if err != nil {
@@ -323,6 +343,11 @@ func runListen(c *cli.Context) error {
 		return err
 	}
 	defer r.Close()
+	stopFollow, err := followReceiver(name, r, p.cfg, p.groups, joined, stderr)
+	if err != nil {
+		return failure(name, "following interfaces: %s", explained(err))
+	}
+	defer stopFollow()
 	if r.GRO() && !c.IsSet("recv-buffer") {
 		// A GRO buffer takes up to 64 KiB of the socket's budget: the
 		// kernel's default (208 KiB on most systems) holds three, and a
@@ -338,7 +363,7 @@ func runListen(c *cli.Context) error {
 		for _, m := range joined {
 			groups = append(groups, m.String())
 		}
-		stdout.JSON(map[string]any{"type": "listening", "addr": local.String(), "network": p.cfg.Network, "joined": groups})
+		stdout.JSON(map[string]any{"type": "listening", "addr": local.String(), "port": local.Port(), "network": p.cfg.Network, "joined": groups})
 	} else {
 		stderr.Printf("%s: listening on %s (%s)", name, local, p.cfg.Network)
 	}
@@ -354,16 +379,11 @@ func runListen(c *cli.Context) error {
 		defer cancel()
 	}
 	start := time.Now()
-	if p.stamp {
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			liveStats(st, stderr, start, stop)
-		}()
-		defer func() { close(stop); wg.Wait() }()
+	stopProgress := func() {}
+	if p.progress {
+		stopProgress = everySecond(stderr, start, st.progressLine(p.stamp))
 	}
+	defer stopProgress()
 
 	pkts := make([]broadcast.Packet, p.batch)
 	seen := make([]counted, p.batch)
@@ -435,6 +455,8 @@ func runListen(c *cli.Context) error {
 		}
 	}
 	elapsed := time.Since(start)
+	stopProgress() // no line a second after the summary
+	stopFollow()
 
 	st.mu.Lock()
 	st.drops = max(st.drops, r.Drops())
@@ -471,24 +493,24 @@ func runListen(c *cli.Context) error {
 	return failure(name, "%s", explained(recvErr))
 }
 
-// liveStats prints the progress once a second until stop closes.
-func liveStats(st *listenState, stderr *out, start time.Time, stop <-chan struct{}) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
+// progressLine returns the line of each second: with --seq the tracker's
+// counts, without it what arrived; the rate is of the last second.
+func (st *listenState) progressLine(stamp bool) func(time.Duration) string {
 	var last uint64
-	for {
-		select {
-		case <-stop:
-			return
-		case now := <-t.C:
-			st.mu.Lock()
-			s := st.tracker.Progress()
-			drops := st.drops
-			st.mu.Unlock()
-			stderr.Printf("[%5.0fs] received %d missing %d duplicates %d reordered %d rate %d/s drops %d",
-				now.Sub(start).Seconds(), s.Received, s.Missing, s.Duplicates, s.Reordered, s.Received-last, drops)
-			last = s.Received
+	return func(elapsed time.Duration) string {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if !stamp {
+			line := fmt.Sprintf("[%5.0fs] received %d rate %d/s bytes %d drops %d",
+				elapsed.Seconds(), st.datagrams, st.datagrams-last, st.bytes, st.drops)
+			last = st.datagrams
+			return line
 		}
+		s := st.tracker.Progress()
+		line := fmt.Sprintf("[%5.0fs] received %d missing %d duplicates %d reordered %d rate %d/s drops %d",
+			elapsed.Seconds(), s.Received, s.Missing, s.Duplicates, s.Reordered, s.Received-last, st.drops)
+		last = s.Received
+		return line
 	}
 }
 
@@ -551,10 +573,28 @@ func addrText(a netip.Addr) string {
 	return a.String()
 }
 
+// appendHostPort appends a with port as an address with a port is
+// written everywhere: 10.0.0.1:53, [ff02::1234]:5040 (IPv6 in brackets,
+// so that the port cannot be read as part of the address). An unknown
+// address leaves only ":PORT".
+func appendHostPort(b []byte, a netip.Addr, port uint16) []byte {
+	if !a.IsValid() {
+		return fmt.Appendf(b, ":%d", port)
+	}
+	return netip.AddrPortFrom(a, port).AppendTo(b)
+}
+
+// hostPort is appendHostPort as a string.
+func hostPort(a netip.Addr, port uint16) string { return string(appendHostPort(nil, a, port)) }
+
 // appendDatagram appends the line a person reads for one datagram.
 func appendDatagram(b []byte, pk *broadcast.Packet, dport uint16, arrival time.Time, h seq.Header, hn int, v seq.Verdict, hexdump bool) []byte {
 	b = append(b, tsText(arrival)...)
-	b = fmt.Appendf(b, " %s > %s:%d %s", pk.Src, addrText(pk.Dst), dport, pk.Kind)
+	b = append(b, ' ')
+	b = pk.Src.AppendTo(b)
+	b = append(b, " > "...)
+	b = appendHostPort(b, pk.Dst, dport)
+	b = fmt.Appendf(b, " %s", pk.Kind)
 	if pk.IfName != "" {
 		b = append(b, ' ')
 		b = append(b, pk.IfName...)

@@ -108,9 +108,13 @@ func TestListenTextOutput(t *testing.T) {
 // waitBound waits until something is bound to the UDP address.
 func waitBound(t *testing.T, addr string) {
 	t.Helper()
+	network := "udp4"
+	if strings.HasPrefix(addr, "[") {
+		network = "udp6"
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		c, err := net.ListenPacket("udp4", addr)
+		c, err := net.ListenPacket(network, addr)
 		if err != nil {
 			return // taken: the listener is up
 		}

@@ -42,7 +42,7 @@ func pingCommand() *cli.Command {
 			&cli.StringFlag{Name: "to", Aliases: []string{"t"}, Usage: "the echo server `ADDR:PORT` (a broadcast or group address reaches several)"},
 			&cli.Uint64Flag{Name: "count", Aliases: []string{"c"}, Value: 5, Usage: "datagrams to send (`N`; 0: until Ctrl-C)"},
 			&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "time between datagrams (`D`)"},
-			&cli.IntFlag{Name: "size", Aliases: []string{"s"}, Value: 64, Usage: "datagram length in `BYTES` (at least 40, the stamp)"},
+			&cli.IntFlag{Name: "size", Aliases: []string{"s"}, Value: 64, Usage: "datagram length in `BYTES` (40, the stamp, to 65507 over IPv4 or 65527 over IPv6)"},
 			&cli.DurationFlag{Name: "wait", Value: 2 * time.Second, Usage: "after the last datagram, wait `D` for replies"},
 			ifaceFlag("send out of interface `NAME`"),
 			ttlFlag("IP TTL / IPv6 hop limit (`N`, 1-255)"),
@@ -88,8 +88,8 @@ func runPing(c *cli.Context) error {
 		return usageError(name, "%s: port 0 cannot be sent to", flagVal(c, "to", c.String("to")))
 	}
 	size := c.Int("size")
-	if err := inRange(c, "size", size, seq.HeaderLen, maxPayload); err != nil {
-		return usageError(name, "%v", err)
+	if err := inRange(c, "size", size, seq.HeaderLen, maxPayloadFor(to.Addr())); err != nil {
+		return usageError(name, "%v (ping's stamp takes %d)", err, seq.HeaderLen)
 	}
 	interval, wait, count := c.Duration("interval"), c.Duration("wait"), c.Uint64("count")
 	cfg := broadcast.SenderConfig{Network: "udp4", Iface: c.String("iface")}
@@ -158,6 +158,12 @@ func runPing(c *cli.Context) error {
 		st.mu.Unlock()
 		if err := s.Send(payload, to); err != nil {
 			sendErr = err
+			if asJSON {
+				// As send reports a failed datagram: an object on
+				// standard output, besides the message on standard error.
+				stdout.JSON(sentJSON{Type: "error", TS: now.Format(time.RFC3339Nano), Dst: addrText(to.Addr()), Dport: to.Port(),
+					Iface: cfg.Iface, Len: len(payload), Seq: sent, Error: userText(err), Explain: broadcast.Explain(err)})
+			}
 			sent--
 			break
 		}
@@ -199,7 +205,7 @@ func runPing(c *cli.Context) error {
 		lossPct = 100 * float64(sent-min(received, sent)) / float64(sent)
 	}
 	if asJSON {
-		m := map[string]any{"type": "summary", "to": to.String(), "sent": sent, "received": received,
+		m := map[string]any{"type": "summary", "dst": addrText(to.Addr()), "dport": to.Port(), "sent": sent, "received": received,
 			"missing": sent - min(received, sent), "loss_pct": lossPct, "duplicates": sum.Duplicates,
 			"reordered": sum.Reordered, "elapsed_s": elapsed.Seconds()}
 		if h.Count() > 0 {

@@ -34,8 +34,10 @@ A relayed datagram is never relayed back:
   3. nothing goes back out of the interface it arrived on.
 
 The relayed copy leaves from this host's address and an ephemeral port: a
-receiver that answers the source answers the relay. Interfaces are read
-when the relay starts.`
+receiver that answers the source answers the relay. An interface that goes
+down or away while the relay runs is said so on standard error and left
+out; once it is back (deleted and made again too) the relay takes from it
+(joining the groups anew) and sends out of it again.`
 
 func relayCommand() *cli.Command {
 	return &cli.Command{
@@ -65,7 +67,9 @@ type relayOut struct {
 	Type   string   `json:"type"`
 	TS     string   `json:"ts"`
 	Src    string   `json:"src"`
+	Sport  uint16   `json:"sport"`
 	Dst    string   `json:"dst"`
+	Dport  uint16   `json:"dport"`
 	IfName string   `json:"ifname"`
 	Kind   string   `json:"kind"`
 	Len    int      `json:"len"`
@@ -169,6 +173,28 @@ func runRelay(c *cli.Context) error {
 			strings.Join(cfg.From, ","), strings.Join(cfg.To, ","))
 	}
 
+	// Interfaces that go down or away while the relay runs are left out
+	// (and said so); when back, they are relayed from and to again.
+	var names []string
+	for _, n := range append(slices.Clone(cfg.From), cfg.To...) {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	stopFollow, err := followIfaces(name, names, stderr, func(ch broadcast.IfChange) {
+		joined, err := r.Refresh(ch.Name)
+		if err != nil {
+			stderr.Printf("%s: warning: interface %s: %s", name, ch.Name, explained(err))
+		}
+		for _, m := range joined {
+			stderr.Printf("%s: joined %s again", name, m)
+		}
+	})
+	if err != nil {
+		return failure(name, "following interfaces: %s", explained(err))
+	}
+	defer stopFollow()
+
 	ctx := c.Context
 	if d := c.Duration("timeout"); d > 0 {
 		var cancel context.CancelFunc
@@ -181,6 +207,7 @@ func runRelay(c *cli.Context) error {
 		}
 		reportRelay(stdout, ev, asJSON)
 	})
+	stopFollow() // nothing said after the summary
 	st := r.Stats()
 	if asJSON {
 		stdout.JSON(map[string]any{"type": "summary", "received": st.Received, "relayed": st.Relayed,
@@ -205,7 +232,7 @@ func reportRelay(stdout *out, ev relay.Event, asJSON bool) {
 		}
 	}
 	if asJSON {
-		j := relayOut{Type: "relay", TS: ev.Time.Format(time.RFC3339Nano), Src: ev.Src.String(), Dst: ev.Dst.String(),
+		j := relayOut{Type: "relay", TS: ev.Time.Format(time.RFC3339Nano), Src: addrText(ev.Src.Addr()), Sport: ev.Src.Port(), Dst: addrText(ev.Dst.Addr()), Dport: ev.Dst.Port(),
 			IfName: ev.IfName, Kind: ev.Kind.String(), Len: ev.Size, Action: "relayed", Reason: ev.Dropped, Out: outs, Errors: errs}
 		if ev.Dropped != "" {
 			j.Action = "dropped"

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/bcastdev/bcast/broadcast"
@@ -22,7 +23,11 @@ import (
 
 const sendDescription = `Send datagrams to one address: unicast, a directed or limited broadcast, or an
 IPv4/IPv6 multicast group. The payload is --message, --file (- for standard
-input) or, without either, standard input when it is not a terminal.
+input) or, without either, standard input when it is not a terminal. By
+default all of the input is one datagram; with --lines each line is one
+datagram, sent as soon as it is read, newline included, as nc -u sends
+what you type (a terminal is read too: Ctrl-D ends it). --interval or --rate
+paces the lines; without them they go as they come.
 
    bcast send --to 192.168.1.255:9999 --message hello
    bcast send --to 255.255.255.255:9999 --iface eth0 --message hello
@@ -31,7 +36,14 @@ input) or, without either, standard input when it is not a terminal.
    bcast send --to 239.1.2.3:5000 --ttl 4 --iface eth0 --message hello
    bcast send --to '[ff02::1%eth0]:5000' --message hello
    echo '{"ping":1}' | bcast send --to 10.0.0.7:4000
+   bcast send --to 10.0.0.7:4000 --lines                      (type lines; each is a datagram)
+   tail -f app.log | bcast send --to 239.1.2.3:5000 --lines --iface eth0
    bcast send --to 239.1.2.3:5000 --seq --count 10000 --rate 1000 --size 200 --quiet
+
+A long run (--count 0, or above 5000) prints a line a second on standard
+error when it is a terminal: sent, the rate of the last second, errors, as
+iperf3 prints its intervals. --progress prints it anyway, --no-progress
+never.
 
 --seq puts a 40-byte stamp (run id, sequence number, planned count, send
 time) in front of the payload, so that bcast listen --seq counts loss,
@@ -57,12 +69,24 @@ it means and how to fix it. With --all-interfaces, a failure on one
 interface is reported and the others carry on; the exit status is 1 if any
 datagram failed.`
 
-// maxPayload is the largest UDP payload over IPv4 (65535 - 20 - 8); IPv6
-// allows 20 more, which no one needs from a command line.
-const maxPayload = 65507
+// The largest UDP payloads: over IPv4 the 16-bit total length counts the
+// IP header (65535 - 20 - 8); over IPv6 the payload length does not
+// (65535 - 8).
+const (
+	maxPayload4 = 65507
+	maxPayload6 = 65527
+)
+
+// maxPayloadFor is the largest payload for a destination of that family.
+func maxPayloadFor(to netip.Addr) int {
+	if to.Is6() && !to.Is4In6() {
+		return maxPayload6
+	}
+	return maxPayload4
+}
 
 func sendCommand() *cli.Command {
-	return &cli.Command{
+	cmd := &cli.Command{
 		Name:        "send",
 		Usage:       "send datagrams: unicast, broadcast or multicast",
 		UsageText:   "bcast send --to ADDR:PORT [--message TEXT | --file PATH | < input] [options]",
@@ -78,7 +102,8 @@ func sendCommand() *cli.Command {
 			&cli.BoolFlag{Name: "loopback", Value: true, Usage: "deliver multicast to this host's own listeners too (IP_MULTICAST_LOOP; --loopback=false: not)"},
 			&cli.StringFlag{Name: "message", Aliases: []string{"m"}, Usage: "payload `TEXT`"},
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "payload from `PATH` (- for standard input)"},
-			&cli.IntFlag{Name: "size", Aliases: []string{"s"}, Value: -1, Usage: "datagram length in `BYTES`: pads the payload (or makes one) up to it", DefaultText: "the payload's"},
+			&cli.BoolFlag{Name: "lines", Usage: "one datagram per line of standard input or --file, newline included, each sent as it is read (nc -u's habit); by default all of the input is one datagram"},
+			&cli.IntFlag{Name: "size", Aliases: []string{"s"}, Value: -1, Usage: "datagram length in `BYTES`, 0 to 65507 over IPv4 or 65527 over IPv6: pads the payload (or makes one) up to it", DefaultText: "the payload's"},
 			&cli.Uint64Flag{Name: "count", Aliases: []string{"c"}, Value: 1, Usage: "datagrams to send (`N`; 0: until Ctrl-C)"},
 			&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "time between datagrams (`D`; 0: as fast as possible)"},
 			&cli.Float64Flag{Name: "rate", Usage: "datagrams per second (`PPS`; 0: as fast as possible), instead of --interval"},
@@ -91,6 +116,8 @@ func sendCommand() *cli.Command {
 		},
 		Action: runSend,
 	}
+	cmd.Flags = append(cmd.Flags, progressFlags("when standard error is a terminal and --count is 0 or above 5000: sent, rate and errors")...)
+	return cmd
 }
 
 // sendPlan is a validated send command.
@@ -113,6 +140,13 @@ type sendPlan struct {
 	until time.Time
 	quiet bool
 	json  bool
+	// lines (send --lines): one datagram per line of input, which
+	// closeInput, when set, closes.
+	lines      bool
+	input      io.Reader
+	closeInput func()
+	// progress, when set, counts for the line a second (--progress).
+	progress *sendProgress
 }
 
 type fanout int
@@ -135,10 +169,18 @@ func runSend(c *cli.Context) error {
 	if err != nil {
 		return usageError(name, "%v", err)
 	}
+	if p.closeInput != nil {
+		defer p.closeInput()
+	}
 	stdout, stderr := newOut(c.App.Writer), newOut(c.App.ErrWriter)
 	run := seq.NewRun()
 	start := time.Now()
+	stopProgress := func() {}
+	if p.progress != nil {
+		stopProgress = everySecond(stderr, start, p.progress.lineFunc())
+	}
 	res, err := p.execute(c.Context, run, stdout, stderr, name)
+	stopProgress()
 	if err != nil {
 		return failure(name, "%s", explained(err))
 	}
@@ -146,7 +188,7 @@ func runSend(c *cli.Context) error {
 
 	if p.json {
 		sum := map[string]any{"type": "summary", "sent": res.sent, "errors": res.failed, "bytes": res.bytes,
-			"elapsed_s": elapsed.Seconds(), "to": p.to.String(), "path": res.path, "connected": res.connected, "batch": p.batch}
+			"elapsed_s": elapsed.Seconds(), "dst": addrText(p.to.Addr()), "dport": p.to.Port(), "path": res.path, "connected": res.connected, "batch": p.batch}
 		if p.stamp {
 			sum["run"] = fmt.Sprintf("%016x", run)
 		}
@@ -157,7 +199,7 @@ func runSend(c *cli.Context) error {
 			sum["port_unreachable"] = res.refused
 		}
 		stdout.JSON(sum)
-	} else if p.count != 1 || p.fanout != single || p.quiet {
+	} else if p.count != 1 || p.fanout != single || p.quiet || p.lines {
 		rate := 0.0
 		if elapsed > 0 {
 			rate = float64(res.sent) / elapsed.Seconds()
@@ -170,6 +212,8 @@ func runSend(c *cli.Context) error {
 		stderr.Printf("%s", line)
 	}
 	switch {
+	case errors.Is(res.fatal, errNoLines):
+		return usageError(name, "%v", res.fatal)
 	case res.fatal != nil:
 		return failure(name, "%s", explained(res.fatal))
 	case res.failed > 0:
@@ -192,15 +236,18 @@ func (p *sendPlan) execute(ctx context.Context, run uint64, stdout, stderr *out,
 			return streamResult{}, err
 		}
 	}
-	if p.fanout == single {
-		return p.stream(ctx, s, run, stdout, stderr, name), nil
-	}
 	var mifs []net.Interface
 	if p.fanout == multiAll {
 		mifs, err = multicastTargets(p.cfg.Iface)
 		if err != nil {
 			return streamResult{}, err
 		}
+	}
+	switch {
+	case p.lines:
+		return p.sendLines(ctx, s, run, mifs, stdout, stderr), nil
+	case p.fanout == single:
+		return p.stream(ctx, s, run, stdout, stderr, name), nil
 	}
 	return p.fanOut(ctx, s, run, mifs, stdout, stderr), nil
 }
@@ -213,35 +260,9 @@ func (p *sendPlan) fanOut(ctx context.Context, s *broadcast.Sender, run uint64, 
 	res := streamResult{path: pathSendmsg}
 	var n uint64
 	pacer := pace.NewPacer(p.interval)
-	// sendOne sends datagram number n (1-based) and reports it.
 	sendOne := func() error {
 		n++
-		if p.stamp {
-			seq.Header{Run: run, Seq: n, Total: p.count, Sent: time.Now().UnixNano()}.Put(p.payload)
-		}
-		var results []broadcast.Result
-		var err error
-		switch p.fanout {
-		case limited:
-			results, err = s.SendAllLimited(p.payload, p.to.Port())
-		case directed:
-			results, err = s.SendAllDirected(p.payload, p.to.Port())
-		case multiAll:
-			results = sendEachMulticast(s, p, mifs)
-		}
-		if len(results) == 0 && err != nil {
-			return err // nothing could even be tried: no interface
-		}
-		for _, r := range results {
-			if r.Err != nil {
-				res.failed++
-			} else {
-				res.sent++
-				res.bytes += uint64(len(p.payload))
-			}
-			reportSent(stdout, stderr, p, r, n)
-		}
-		return nil
+		return p.fanOnce(s, run, mifs, n, &res, stdout, stderr)
 	}
 	for p.count == 0 || n < p.count {
 		most := 64
@@ -258,6 +279,101 @@ func (p *sendPlan) fanOut(ctx context.Context, s *broadcast.Sender, run uint64, 
 				return res
 			}
 		}
+	}
+	return res
+}
+
+// fanOnce sends p.payload, as datagram number n (1-based), once out of
+// every interface, and reports and counts each send. The error says that
+// nothing could even be tried: no interface.
+func (p *sendPlan) fanOnce(s *broadcast.Sender, run uint64, mifs []net.Interface, n uint64, res *streamResult, stdout, stderr *out) error {
+	if p.stamp {
+		seq.Header{Run: run, Seq: n, Total: p.count, Sent: time.Now().UnixNano()}.Put(p.payload)
+	}
+	var results []broadcast.Result
+	var err error
+	switch p.fanout {
+	case limited:
+		results, err = s.SendAllLimited(p.payload, p.to.Port())
+	case directed:
+		results, err = s.SendAllDirected(p.payload, p.to.Port())
+	case multiAll:
+		results = sendEachMulticast(s, p, mifs)
+	}
+	if len(results) == 0 && err != nil {
+		return err
+	}
+	for _, r := range results {
+		if r.Err != nil {
+			res.failed++
+			p.progress.add(0, 1)
+		} else {
+			res.sent++
+			res.bytes += uint64(len(p.payload))
+			p.progress.add(1, 0)
+		}
+		reportSent(stdout, stderr, p, r, n)
+	}
+	return nil
+}
+
+// errNoLines ends a send --lines whose input held nothing.
+var errNoLines = errors.New("nothing to send: the input is empty")
+
+// sendLines sends one datagram per line of p.input (send --lines), each as
+// soon as it is read unless --interval or --rate paces them, until the
+// input ends or ctx does. A line is sent as nc -u sends it, newline
+// included; with --seq behind its stamp.
+func (p *sendPlan) sendLines(ctx context.Context, s *broadcast.Sender, run uint64, mifs []net.Interface, stdout, stderr *out) streamResult {
+	res := streamResult{path: pathSendmsg}
+	if p.fanout == single && p.connect && shouldConnect(p.to) {
+		res.connected = s.Connect(p.to) == nil
+	}
+	result := broadcast.Result{To: p.to, Src: p.cfg.Src}
+	result.Iface.Name = p.cfg.Iface
+	room := maxPayloadFor(p.to.Addr())
+	head := 0
+	if p.stamp {
+		head = seq.HeaderLen
+	}
+	buf := make([]byte, head, room)
+	pacer := pace.NewPacer(p.interval)
+	var n uint64
+	err := readLines(ctx, p.input, room-head, func(line []byte) error {
+		if _, err := pacer.Wait(ctx, 1); err != nil {
+			return err
+		}
+		n++
+		p.payload = append(buf[:head], line...)
+		if p.fanout != single {
+			return p.fanOnce(s, run, mifs, n, &res, stdout, stderr)
+		}
+		if p.stamp {
+			seq.Header{Run: run, Seq: n, Sent: time.Now().UnixNano()}.Put(p.payload)
+		}
+		r := result
+		r.Err = s.Send(p.payload, p.to)
+		if r.Err != nil {
+			res.failed++
+			p.progress.add(0, 1)
+			if p.json {
+				reportSent(stdout, stderr, p, r, n) // text says it once, at the end
+			}
+			return r.Err
+		}
+		res.sent++
+		res.bytes += uint64(len(p.payload))
+		p.progress.add(1, 0)
+		reportSent(stdout, stderr, p, r, n)
+		return nil
+	})
+	switch {
+	case err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		// Ctrl-C: the summary still follows.
+	case err != nil:
+		res.fatal = err
+	case n == 0:
+		res.fatal = errNoLines
 	}
 	return res
 }
@@ -330,7 +446,10 @@ func planSend(c *cli.Context) (*sendPlan, error) {
 	if s := c.String("src"); s != "" {
 		src, err := netip.ParseAddr(s)
 		if err != nil {
-			return nil, fmt.Errorf("%s: not an IP address%s", flagVal(c, "src", s), literalHint(s))
+			if h := literalHint(s); h != "" {
+				return nil, fmt.Errorf("%s%s", flagVal(c, "src", s), h)
+			}
+			return nil, fmt.Errorf("%s: not an IP address; --src is one of this host's addresses, such as 192.0.2.7", flagVal(c, "src", s))
 		}
 		if src.Unmap().Is4() != a.Unmap().Is4() {
 			return nil, fmt.Errorf("--src %s and --to %s are of different IP versions", src, a)
@@ -363,7 +482,19 @@ func planSend(c *cli.Context) (*sendPlan, error) {
 		return nil, fmt.Errorf("--interval %v: must not be negative", p.interval)
 	}
 
-	payload, err := readPayload(c, p.stamp)
+	// A long run shows its progress on a terminal by itself: --count 0
+	// (until Ctrl-C) or above a few thousand.
+	show, err := progressWanted(c, !c.Bool("lines") && (p.count == 0 || p.count > progressAutoCount))
+	if err != nil {
+		return nil, err
+	}
+	if show {
+		p.progress = &sendProgress{}
+	}
+	if c.Bool("lines") {
+		return p, planLines(c, p)
+	}
+	payload, err := readPayload(c, p.stamp, a)
 	if err != nil {
 		return nil, err
 	}
@@ -373,8 +504,8 @@ func planSend(c *cli.Context) (*sendPlan, error) {
 	if c.IsSet("size") {
 		size := c.Int("size")
 		switch {
-		case size < 0 || size > maxPayload:
-			return nil, fmt.Errorf("%s: must be 0 to %d", flagVal(c, "size", size), maxPayload)
+		case size < 0 || size > maxPayloadFor(a):
+			return nil, fmt.Errorf("%s: must be 0 to %d%s", flagVal(c, "size", size), maxPayloadFor(a), familyNote(a))
 		case size < len(payload) && p.stamp && size < seq.HeaderLen:
 			return nil, fmt.Errorf("%s: --seq needs at least %d bytes for its stamp", flagVal(c, "size", size), seq.HeaderLen)
 		case size < len(payload):
@@ -382,18 +513,52 @@ func planSend(c *cli.Context) (*sendPlan, error) {
 		}
 		payload = pad(payload, size)
 	}
-	if len(payload) > maxPayload {
-		return nil, fmt.Errorf("the payload is %d bytes; a UDP datagram holds at most %d", len(payload), maxPayload)
+	if len(payload) > maxPayloadFor(a) {
+		return nil, fmt.Errorf("the payload is %d bytes; a UDP datagram holds at most %d%s", len(payload), maxPayloadFor(a), familyNote(a))
 	}
 	p.payload = payload
 	return p, nil
+}
+
+// planLines checks the flags of send --lines and opens its input: --file,
+// or standard input (a terminal too: type the lines, Ctrl-D ends).
+func planLines(c *cli.Context, p *sendPlan) error {
+	for _, f := range []struct{ flag, why string }{
+		{"message", "--lines and --message: give one (--lines sends the lines of standard input or --file, --message is one datagram)"},
+		{"count", "--lines and --count: --lines sends one datagram per line of input, as many as there are lines"},
+		{"size", "--lines and --size: --lines sends each line as it is"},
+		{"batch", "--lines and --batch: --lines sends each line as soon as it is read, one at a time"},
+		{"gso", "--lines and --gso: --lines sends each line as soon as it is read, one at a time"},
+	} {
+		if c.IsSet(f.flag) {
+			return errors.New(f.why)
+		}
+	}
+	if !c.IsSet("interval") && !c.IsSet("rate") {
+		p.interval = 0 // as fast as the lines come
+	}
+	p.lines, p.count, p.batch = true, 0, 1
+	switch file := c.String("file"); file {
+	case "", "-":
+		p.input = c.App.Reader
+		if p.input == nil {
+			p.input = strings.NewReader("")
+		}
+	default:
+		f, err := os.Open(file)
+		if err != nil {
+			return fmt.Errorf("--file %s: %v", cmdline.Quote(file), fileProblem(err))
+		}
+		p.input, p.closeInput = f, func() { f.Close() }
+	}
+	return nil
 }
 
 // readPayload returns the user's payload: --message, --file, or standard
 // input when nothing else (not even --seq or --size) says what to send. An
 // empty file or standard input is refused unless --seq or --size makes the
 // datagram: an empty datagram is asked for with --size 0, not by accident.
-func readPayload(c *cli.Context, stamp bool) ([]byte, error) {
+func readPayload(c *cli.Context, stamp bool, to netip.Addr) ([]byte, error) {
 	msg, file := c.String("message"), c.String("file")
 	sized := stamp || c.IsSet("size")
 	var b []byte
@@ -405,7 +570,7 @@ func readPayload(c *cli.Context, stamp bool) ([]byte, error) {
 	case c.IsSet("message"):
 		return []byte(msg), nil
 	case file == "-":
-		b, err = readStdin(c)
+		b, err = readStdin(c, to)
 	case file != "":
 		f, oerr := os.Open(file)
 		if oerr != nil {
@@ -413,7 +578,7 @@ func readPayload(c *cli.Context, stamp bool) ([]byte, error) {
 		}
 		defer f.Close()
 		what = file
-		b, err = readLimited(f, file)
+		b, err = readLimited(f, file, to)
 	case sized:
 		return nil, nil
 	default:
@@ -422,7 +587,7 @@ func readPayload(c *cli.Context, stamp bool) ([]byte, error) {
 				return nil, errors.New("nothing to send: give --message TEXT, --file PATH, --size N or --seq, or pipe the payload in")
 			}
 		}
-		b, err = readStdin(c)
+		b, err = readStdin(c, to)
 	}
 	if err == nil && len(b) == 0 && !sized {
 		return nil, fmt.Errorf("nothing to send: %s is empty (for an empty datagram: --size 0)", what)
@@ -437,14 +602,14 @@ var errInterrupted = errors.New("stopped while reading standard input; nothing s
 // readStdin reads standard input, unless the command is stopped first: a
 // pipe whose writer is still running ("sleep 3 | bcast send") must not
 // keep Ctrl-C waiting, nor be reported as empty.
-func readStdin(c *cli.Context) ([]byte, error) {
+func readStdin(c *cli.Context, to netip.Addr) ([]byte, error) {
 	type read struct {
 		b   []byte
 		err error
 	}
 	done := make(chan read, 1)
 	go func() {
-		b, err := readLimited(c.App.Reader, "standard input")
+		b, err := readLimited(c.App.Reader, "standard input", to)
 		done <- read{b, err}
 	}()
 	select {
@@ -465,16 +630,26 @@ func fileProblem(err error) string {
 	return err.Error()
 }
 
-func readLimited(r io.Reader, what string) ([]byte, error) {
+// familyNote says which family a payload limit is for.
+func familyNote(to netip.Addr) string {
+	if maxPayloadFor(to) == maxPayload6 {
+		return " over IPv6"
+	}
+	return fmt.Sprintf(" over IPv4 (%d over IPv6)", maxPayload6)
+}
+
+// readLimited reads all of r, at most a datagram to to.
+func readLimited(r io.Reader, what string, to netip.Addr) ([]byte, error) {
 	if r == nil {
 		return nil, nil
 	}
-	b, err := io.ReadAll(io.LimitReader(r, maxPayload+1))
+	most := maxPayloadFor(to)
+	b, err := io.ReadAll(io.LimitReader(r, int64(most)+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %v", what, err)
 	}
-	if len(b) > maxPayload {
-		return nil, fmt.Errorf("%s holds more than %d bytes, the most a UDP datagram carries", what, maxPayload)
+	if len(b) > most {
+		return nil, fmt.Errorf("%s holds more than %d bytes, the most a UDP datagram carries%s", what, most, familyNote(to))
 	}
 	return b, nil
 }

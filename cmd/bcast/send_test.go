@@ -169,3 +169,29 @@ func TestRelayOldFromStillWorks(t *testing.T) {
 		t.Errorf("exit %d, stderr:\n%s", r.code, r.stderr)
 	}
 }
+
+func TestSendSizeLimitPerFamily(t *testing.T) {
+	tests := []struct {
+		to, size string
+		code     int
+		msg      string
+	}{
+		{"127.0.0.1:9", "65508", exitUsage, "--size 65508: must be 0 to 65507 over IPv4 (65527 over IPv6)"},
+		{"[::1]:9", "65528", exitUsage, "--size 65528: must be 0 to 65527 over IPv6"},
+	}
+	for _, tt := range tests {
+		r := runApp(t, "", "send", "--to", tt.to, "--size", tt.size)
+		if r.code != tt.code || !strings.Contains(r.stderr, tt.msg) {
+			t.Errorf("send --to %s --size %s: exit %d, stderr %q; want %d and %q", tt.to, tt.size, r.code, r.stderr, tt.code, tt.msg)
+		}
+	}
+	// The largest IPv6 datagram arrives whole.
+	l, first := start(t, "listen", "--listen", "[::1]:0", "--json", "--count", "1", "--buffer", "65536")
+	if r := runApp(t, "", "send", "--to", first["addr"].(string), "--size", "65527"); r.code != 0 {
+		t.Fatalf("send --size 65527 over IPv6: exit %d\n%s", r.code, r.stderr)
+	}
+	lines, _ := l.rest()
+	if ds := ofType(lines, "datagram"); len(ds) != 1 || num(t, ds[0], "len") != 65527 || ds[0]["truncated"] != false {
+		t.Errorf("datagrams %v; want one of 65527 bytes, whole", ds)
+	}
+}

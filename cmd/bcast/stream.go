@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"time"
 
@@ -204,9 +207,11 @@ func (p *sendPlan) stream(ctx context.Context, s *broadcast.Sender, run uint64, 
 		n += uint64(done)
 		res.sent += uint64(done)
 		res.bytes += uint64(done) * size
+		p.progress.add(uint64(done), 0)
 		if serr != nil {
 			n++
 			res.failed++
+			p.progress.add(0, 1)
 			failed := result
 			failed.Err = serr
 			if p.json {
@@ -244,4 +249,79 @@ func (r streamResult) pathText() string {
 		t += fmt.Sprintf(", %d port unreachable reports", r.refused)
 	}
 	return t
+}
+
+// LineTooLongError is the error of readLines for a line longer than a
+// datagram holds.
+type LineTooLongError struct {
+	Line int // 1-based
+	Max  int
+}
+
+func (e *LineTooLongError) Error() string {
+	return fmt.Sprintf("line %d is longer than %d bytes, the most a datagram holds here", e.Line, e.Max)
+}
+
+// readLines calls fn with each line of r, in order, as nc -u sends them:
+// the line with its "\n" (and a "\r" before it, if any) kept, a last line
+// without one as it is, an empty line as "\n". The slice is valid only
+// during the call. It returns nil at the end of r; ctx.Err() as soon as
+// ctx ends, even while a read blocks (the blocked read is left to finish
+// in the background: r is standard input, a pipe or a terminal, which a
+// command does not close); a *LineTooLongError for a line longer than max
+// bytes, its newline included; the read error; or the first error of fn,
+// which ends the reading. It reads ahead of fn by at most 64 lines.
+func readLines(ctx context.Context, r io.Reader, max int, fn func(line []byte) error) error {
+	type item struct {
+		line []byte
+		err  error
+	}
+	lines := make(chan item, 64)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		defer close(lines)
+		br := bufio.NewReaderSize(r, max+1)
+		for n := 1; ; n++ {
+			b, err := br.ReadSlice('\n')
+			var it item
+			if len(b) > 0 {
+				it.line = bytes.Clone(b)
+			}
+			switch {
+			case errors.Is(err, bufio.ErrBufferFull) || len(b) > max:
+				it = item{err: &LineTooLongError{Line: n, Max: max}}
+			case err == io.EOF && it.line == nil:
+				return
+			case err != nil && err != io.EOF:
+				it.err = err
+			}
+			select {
+			case lines <- it:
+			case <-stop:
+				return
+			}
+			if it.err != nil || err != nil {
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case it, ok := <-lines:
+			switch {
+			case !ok:
+				return nil
+			case it.line != nil:
+				if err := fn(it.line); err != nil {
+					return err
+				}
+			}
+			if it.err != nil {
+				return it.err
+			}
+		}
+	}
 }

@@ -52,7 +52,7 @@ var listenerFlags = []cli.Flag{
 	&cli.StringSliceFlag{Name: "udp", Category: catListen, Usage: "serve UDP on `ADDR` (HOST:PORT or :PORT; repeatable)"},
 	&cli.StringSliceFlag{Name: "unix", Category: catListen, Usage: "serve a unix stream socket at `PATH` (@NAME: abstract; repeatable)"},
 	&cli.StringSliceFlag{Name: "unixgram", Category: catListen, Usage: "serve a unix datagram socket at `PATH` (@NAME: abstract; repeatable)"},
-	&cli.StringFlag{Name: "iface", Aliases: []string{"i"}, Category: catListen, Usage: "bind the TCP and UDP listeners to interface `NAME` (SO_BINDTODEVICE)"},
+	&cli.StringFlag{Name: "iface", Aliases: []string{"i"}, Category: catListen, Usage: "bind the TCP and UDP listeners to interface `NAME` (SO_BINDTODEVICE); followed while the daemon runs: bound again if it is deleted and made again"},
 	&cli.StringFlag{Name: "device", Hidden: true, Usage: "old name of --iface"},
 	&cli.StringFlag{Name: "socket-mode", Category: catListen, Value: "0666", Usage: "permission bits `MODE` (octal) of the --unix and --unixgram socket files, owned by --user"},
 }

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bcastdev/bcast/broadcast"
 	"github.com/bcastdev/bcast/broadcast/discovery"
 	"github.com/bcastdev/bcast/dgram"
 	"github.com/bcastdev/bcast/internal/cmdline"
@@ -67,7 +68,7 @@ func parseOptions(c *cli.Context) (*options, error) {
 		for _, text := range c.StringSlice(network) {
 			a, err := daemon.ParseListenAddr(network, text)
 			if err != nil {
-				return nil, fmt.Errorf("--%s %q: %w", network, text, err)
+				return nil, fmt.Errorf("--%s %s: %w", network, cmdline.Quote(text), err)
 			}
 			o.specs = append(o.specs, listenSpec{flag: network, network: network, addr: a})
 		}
@@ -247,6 +248,7 @@ func serve(c *cli.Context, stderr io.Writer) error {
 			"max_clients", o.tun.MaxClients, "nofile", limit)
 	}
 
+	var bound []*daemon.Listener // bound to --iface by this process
 	for _, sp := range o.specs {
 		l, err := daemon.ListenWith(sp.network, sp.addr, daemon.ListenOptions{Device: o.device, SocketMode: o.sockMode, SocketUID: uid, SocketGID: gid})
 		if err != nil {
@@ -254,6 +256,9 @@ func serve(c *cli.Context, stderr io.Writer) error {
 			return failure("--%s %s: %v", sp.flag, sp.addr, err)
 		}
 		listeners = append(listeners, l)
+		if o.device != "" && !sp.addr.Unix {
+			bound = append(bound, l)
+		}
 	}
 
 	if o.identity != nil {
@@ -289,6 +294,26 @@ func serve(c *cli.Context, stderr io.Writer) error {
 		defer goodbye()
 	}
 
+	var follow []string
+	if o.device != "" {
+		follow = append(follow, o.device)
+	}
+	if o.announce != nil {
+		follow = append(follow, o.announce.Link.Interfaces...)
+	}
+	if len(follow) > 0 {
+		boundTo := 0 // the index of --iface the listeners are bound to
+		if ifi, err := broadcast.InterfaceByName(o.device); err == nil && o.device != "" {
+			boundTo = ifi.Index
+		}
+		f, err := broadcast.FollowInterfaces(follow, func(ch broadcast.IfChange) { ifChanged(ch, o.device, &boundTo, bound, log) })
+		if err != nil {
+			log.Error("cannot follow interfaces: one that goes away and comes back will not be served again until a restart", "err", err)
+		} else {
+			defer f.Close()
+		}
+	}
+
 	done := make(chan struct{})
 	defer close(done)
 	go handleSignals(c, sigs, srv, o.config, logFile, level, log, done)
@@ -297,6 +322,36 @@ func serve(c *cli.Context, stderr io.Writer) error {
 		return failure("%v", err)
 	}
 	return nil
+}
+
+// ifChanged logs a change of --iface or a --discovery-iface interface, and
+// binds the listeners to --iface again when it was made again under its
+// name: SO_BINDTODEVICE holds an interface index, which a new interface of
+// the same name does not have. The discovery engine lists interfaces for
+// every message it sends and follows by itself.
+func ifChanged(ch broadcast.IfChange, device string, boundTo *int, bound []*daemon.Listener, log *slog.Logger) {
+	switch {
+	case ch.To == broadcast.IfGone:
+		log.Warn("interface gone; serving on, and on it again when it is back", "iface", ch.Name, "index", ch.OldIndex)
+	case ch.To != broadcast.IfUp && ch.From != ch.To:
+		log.Warn("interface not usable; waiting for it to come up", "iface", ch.Name, "state", ch.To.String())
+	case ch.To == broadcast.IfUp && (ch.From != broadcast.IfUp || ch.Recreated()):
+		log.Info("interface up: serving on it again", "iface", ch.Name, "index", ch.Index, "recreated", ch.Recreated())
+	}
+	if ch.Name != device || ch.Index == 0 || ch.Index == *boundTo {
+		return
+	}
+	*boundTo = ch.Index
+	for _, l := range bound {
+		if err := l.Socket().BindToDevice(device); err != nil {
+			// Binding a socket bound to a device anew needs CAP_NET_RAW,
+			// which --user gave up.
+			log.Error("cannot bind the listener to the new interface; it receives nothing until a restart",
+				"iface", device, "network", l.Network(), "addr", l.Addr().String(), "err", err)
+			continue
+		}
+		log.Info("listener bound to the new interface", "iface", device, "network", l.Network(), "addr", l.Addr().String())
+	}
 }
 
 // handleSignals reloads on SIGHUP and, after SIGTERM or SIGINT started the

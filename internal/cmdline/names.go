@@ -65,12 +65,14 @@ var Names = []Name{
 	// Payload and output.
 	{Long: "message", Short: "m", Meaning: "the payload text"},
 	{Long: "file", Short: "f", Meaning: "the payload from a file (- for standard input)"},
+	{Long: "lines", Meaning: "one datagram per line of input, newline included, sent as it is read (nc -u's habit); send: off (the whole input is one datagram), connect: on (--no-lines: off)"},
 	{Long: "seq", Meaning: "sequence stamps: send them, count them"},
 	{Long: "hex", Short: "x", Meaning: "print payloads as a hex dump"},
 	{Long: "quiet", Short: "q", Meaning: "no line per datagram: only summaries and errors"},
 	{Long: "json", Meaning: "one JSON object per line, each with a \"type\""},
+	{Long: "progress", Meaning: "a line a second on standard error while the run lasts (iperf3's intervals); by default on a terminal for a long run"},
+	{Long: "no-progress", Meaning: "never the line a second"},
 	{Long: "crlf", Meaning: "connect: send each LF as CRLF"},
-	{Long: "lines", Meaning: "one datagram per line of input"},
 	{Long: "no-lines", Meaning: "connect: each read of input whole, as one datagram"},
 	{Long: "no-shutdown", Meaning: "connect: keep the write side open at the end of input"},
 	// Discovery.

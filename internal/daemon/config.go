@@ -86,11 +86,11 @@ func (t Tunables) check(key string) error {
 	switch key {
 	case "max-clients":
 		if t.MaxClients < 1 || t.MaxClients > MaxMaxClients {
-			return fmt.Errorf("must be between 1 and %d", MaxMaxClients)
+			return fmt.Errorf("must be 1 to %d", MaxMaxClients)
 		}
 	case "max-line":
 		if t.MaxLine < 1 || t.MaxLine > MaxMaxLine {
-			return fmt.Errorf("must be between 1 and %d", MaxMaxLine)
+			return fmt.Errorf("must be 1 to %d", MaxMaxLine)
 		}
 	case "idle-timeout", "shutdown-timeout":
 		if d := t.duration(key); d < 0 {

@@ -53,9 +53,9 @@ func TestTunablesSet(t *testing.T) {
 		t.Fatalf("got %+v; want %+v", tu, want)
 	}
 	for _, kv := range [][3]string{
-		{"max-clients", "0", `max-clients "0": must be between 1 and`},
+		{"max-clients", "0", `max-clients "0": must be 1 to`},
 		{"max-clients", "lots", `max-clients "lots": want a whole number`},
-		{"max-line", fmt.Sprint(MaxMaxLine + 1), "must be between 1 and"},
+		{"max-line", fmt.Sprint(MaxMaxLine + 1), "must be 1 to"},
 		{"idle-timeout", "-1s", "must not be negative"},
 		{"shutdown-timeout", "soon", "want a duration"},
 		{"log-level", "loud", "unknown log level"},

@@ -123,14 +123,19 @@ func ParseListenAddr(network, text string) (dgram.Addr, error) {
 		return dgram.Addr{}, errors.New("want HOST:PORT, [IPv6]:PORT or :PORT")
 	}
 	port, err := strconv.ParseUint(portText, 10, 16)
-	if err != nil {
-		return dgram.Addr{}, fmt.Errorf("port %q: want 0-65535", portText)
+	switch {
+	case portText == "":
+		return dgram.Addr{}, errors.New("no port after the colon")
+	case err != nil && strings.Trim(portText, "0123456789") == "":
+		return dgram.Addr{}, fmt.Errorf("port %s is out of range (0 to 65535)", portText)
+	case err != nil:
+		return dgram.Addr{}, fmt.Errorf("port %q is not a number", portText)
 	}
 	ip := netip.IPv4Unspecified()
 	if host != "" {
 		ip, err = netip.ParseAddr(host)
 		if err != nil {
-			return dgram.Addr{}, fmt.Errorf("host %q: want a literal IP address (names are not resolved)", host)
+			return dgram.Addr{}, fmt.Errorf("host %s: want a literal IP address (names are not resolved)", host)
 		}
 	}
 	return dgram.AddrFrom(netip.AddrPortFrom(ip.Unmap(), uint16(port))), nil

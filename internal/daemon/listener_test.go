@@ -31,8 +31,9 @@ func TestParseListenAddr(t *testing.T) {
 	bad := map[[2]string]string{
 		{"tcp", "localhost:7"}:                   "literal IP",
 		{"tcp", "1.2.3.4"}:                       "HOST:PORT",
-		{"udp", ":70000"}:                        "0-65535",
-		{"udp", "[::1]:x"}:                       "0-65535",
+		{"udp", ":70000"}:                        "port 70000 is out of range (0 to 65535)",
+		{"udp", "[::1]:x"}:                       `port "x" is not a number`,
+		{"udp", "[::1]:"}:                        "no port after the colon",
 		{"unix", ""}:                             "socket path",
 		{"unixgram", "@"}:                        "socket path",
 		{"unix", "/" + strings.Repeat("p", 107)}: "longer than",

@@ -204,6 +204,17 @@ func (n *NIC) SetUp() {
 	}
 }
 
+// Remove deletes the NIC's veth pair, both ends, as when an adapter is
+// unplugged; Attach with the same name makes a new one, with a new index.
+func (n *NIC) Remove() {
+	l := n.host.lab
+	l.t.Helper()
+	if err := l.ip(n.host.ns.name, []string{"link", "delete", n.name}); err != nil {
+		l.t.Fatal(err)
+	}
+	n.markRemoved()
+}
+
 // markRemoved frees the NIC's port name and addresses on its LAN.
 func (n *NIC) markRemoved() {
 	l := n.host.lab

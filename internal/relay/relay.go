@@ -31,6 +31,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/bcastdev/bcast/broadcast"
@@ -99,7 +100,7 @@ type Relay struct {
 	tx     *broadcast.Sender
 	guard  *Guard
 	from   map[string]bool
-	to     []broadcast.Interface
+	to     atomic.Pointer[[]broadcast.Interface] // the To interfaces that are up now (Refresh)
 	stats  Stats
 	joined []multicast.Membership
 }
@@ -131,13 +132,15 @@ func New(cfg Config) (*Relay, error) {
 		}
 		r.from[name] = true
 	}
+	var to []broadcast.Interface
 	for _, name := range cfg.To {
 		ifi, err := broadcast.InterfaceByName(name)
 		if err != nil {
 			return nil, fmt.Errorf("relay: to %s: %w", name, err)
 		}
-		r.to = append(r.to, ifi)
+		to = append(to, ifi)
 	}
+	r.to.Store(&to)
 	wild := netip.IPv4Unspecified()
 	if cfg.Network == "udp6" {
 		wild = netip.IPv6Unspecified()
@@ -186,6 +189,53 @@ func New(cfg Config) (*Relay, error) {
 	}
 	r.tx = tx
 	return r, nil
+}
+
+// Refresh reads the To interfaces again, for a change of one of the From
+// or To interfaces after New (see broadcast.FollowInterfaces): one that
+// is gone or down is left out until it is up again, one made again under
+// the same name is sent out of by its new index, from its addresses now.
+// When name is a From interface that is up, the groups are joined on it
+// again (a deleted interface takes its memberships with it; joining one
+// still held does nothing); it returns the memberships made. Safe to call
+// while Run runs.
+func (r *Relay) Refresh(name string) ([]multicast.Membership, error) {
+	// The receiver names arrival interfaces from its own view, which it
+	// refreshes at most once a second: a datagram on a new interface must
+	// not go unnamed (and unrelayed) meanwhile.
+	if err := r.rx.Refresh(); err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	all, err := broadcast.Interfaces() // those that are up
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	var to []broadcast.Interface
+	for _, n := range r.cfg.To {
+		if i := slices.IndexFunc(all, func(ifi broadcast.Interface) bool { return ifi.Name == n }); i >= 0 {
+			to = append(to, all[i])
+		}
+	}
+	r.to.Store(&to)
+	if !r.from[name] || !slices.ContainsFunc(all, func(ifi broadcast.Interface) bool { return ifi.Name == name }) {
+		return nil, nil
+	}
+	var joined []multicast.Membership
+	var errs []error
+	for _, g := range r.cfg.Groups {
+		if z := g.Addr.Zone(); z != "" && z != name {
+			continue
+		}
+		ms, _, err := multicast.Join(r.rx.Socket(), g, name)
+		joined = append(joined, ms...)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return joined, fmt.Errorf("relay: %w", err)
+	}
+	return joined, nil
 }
 
 // Memberships are the groups joined on the From interfaces.
@@ -243,7 +293,7 @@ func (r *Relay) handle(p *broadcast.Packet) Event {
 		r.stats.Loops++
 		return ev
 	}
-	for _, ifi := range r.to {
+	for _, ifi := range *r.to.Load() {
 		if ifi.Index == p.IfIndex {
 			continue
 		}
