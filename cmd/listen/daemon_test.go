@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -139,16 +140,33 @@ func TestSIGTERMWithClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stuck.Close()
+	var written atomic.Int64
 	go func() {
-		stuck.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		stuck.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		line := []byte(strings.Repeat("z", 1000) + "\n")
 		for {
-			if _, err := stuck.Write(line); err != nil {
+			n, err := stuck.Write(line)
+			written.Add(int64(n))
+			if err != nil {
 				return
 			}
 		}
 	}()
-	time.Sleep(200 * time.Millisecond)
+	// Wait until the daemon has stopped reading the stuck client (its
+	// replies are over the backlog limit, so its writes block): only then
+	// are replies sure to be pending at SIGTERM, however slowly a loaded
+	// machine ran the writer.
+	for deadline, last := time.Now().Add(8*time.Second), int64(-1); ; {
+		time.Sleep(100 * time.Millisecond)
+		now := written.Load()
+		if now == last && now > 256<<10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stuck client's writes never blocked (%d bytes written)", now)
+		}
+		last = now
+	}
 	io.WriteString(talker, "sent just before\n")
 	time.Sleep(50 * time.Millisecond)
 
