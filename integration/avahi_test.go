@@ -31,6 +31,16 @@ type avahi struct {
 // DBUS_SYSTEM_BUS_ADDRESS, which libdbus honours for the system bus.
 func startAvahi(t *testing.T, h *netns.Host, hostName string, ifaces ...string) *avahi {
 	t.Helper()
+	a := beginAvahi(t, h, hostName, ifaces...)
+	a.ready()
+	return a
+}
+
+// beginAvahi is startAvahi without the wait for avahi-daemon to finish
+// starting (probing its host name): call ready for that, so that many
+// daemons can start at once.
+func beginAvahi(t *testing.T, h *netns.Host, hostName string, ifaces ...string) *avahi {
+	t.Helper()
 	for _, cmd := range []string{"avahi-daemon", "dbus-daemon", "avahi-browse", "avahi-publish", "unshare"} {
 		requirePeer(t, cmd)
 	}
@@ -81,14 +91,20 @@ enable-reflector=no
 	script := "mount -t tmpfs tmpfs /run/avahi-daemon 2>/dev/null || { mkdir -p /run/avahi-daemon && mount -t tmpfs tmpfs /run/avahi-daemon; } && exec avahi-daemon -f " +
 		filepath.Join(dir, "avahi-daemon.conf") + " --no-drop-root --no-chroot --no-rlimits --no-proc-title"
 	a.daemon = startEnv(t, h, []string{"DBUS_SYSTEM_BUS_ADDRESS=" + a.bus}, "unshare", "-m", "--propagation", "private", "sh", "-c", script)
-	waitFor(t, 10*time.Second, "avahi-daemon in "+h.Name()+" to finish starting", func() (bool, string) {
+	return a
+}
+
+// ready waits until avahi-daemon has finished starting.
+func (a *avahi) ready() {
+	t := a.t
+	t.Helper()
+	waitFor(t, 10*time.Second, "avahi-daemon in "+a.host.Name()+" to finish starting", func() (bool, string) {
 		if !a.daemon.running() {
-			t.Fatalf("avahi-daemon in %s exited:\n%s", h.Name(), a.daemon.stderr.String())
+			t.Fatalf("avahi-daemon in %s exited:\n%s", a.host.Name(), a.daemon.stderr.String())
 		}
 		log := a.daemon.stderr.String()
 		return strings.Contains(log, "Server startup complete"), log
 	})
-	return a
 }
 
 // requirePeer is requireCommand for the interop peers.
