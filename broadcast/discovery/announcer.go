@@ -37,12 +37,22 @@ const textBudget = MaxMessageSize - minLen - MaxAddrs*17
 
 // AnnouncerConfig describes the instance to announce and where.
 type AnnouncerConfig struct {
-	// Protocol is Own (the default) or MDNS. With MDNS, Service is a
-	// DNS-SD service type ("_http._tcp"), Instance the instance name
+	// Protocol is Own (the default), MDNS or SSDP. With MDNS, Service is
+	// a DNS-SD service type ("_http._tcp"), Instance the instance name
 	// people see ("Office Printer"), renamed ("Office Printer (2)") if
 	// another host holds it (Instance then says the new name); Interval
 	// and TTL must be zero, and of Link only Interfaces and Network
 	// apply (an empty Network means IPv4 and IPv6 both).
+	//
+	// With SSDP the instance is a UPnP root device: Service is its device
+	// type ("urn:schemas-upnp-org:device:Basic:1"), Instance its UUID
+	// ("uuid:..."; the prefix is added when missing, and empty means a
+	// random one), Port and Path make its LOCATION,
+	// http://ADDR:Port/Path with ADDR the address of each interface it
+	// speaks on, where the caller serves the description document
+	// (package ssdp's Announce can serve one itself), and TTL is its
+	// CACHE-CONTROL max-age (1800 s when 0). Host, Text and Interval must
+	// be empty; of Link only Interfaces and Network apply, as with MDNS.
 	Protocol Protocol
 
 	// Host is, with MDNS, the host name published (Host.local, which the
@@ -62,6 +72,11 @@ type AnnouncerConfig struct {
 
 	// Port is the port the service listens on (0 if it has none).
 	Port uint16
+
+	// Path is, with SSDP, the path of the description document in
+	// LOCATION; empty means "/description.xml". It must be empty with
+	// Own and MDNS.
+	Path string
 
 	// Text holds key/value pairs for Browsers (version, capabilities, ...).
 	// Names and Text together may take 916 bytes (MaxMessageSize less the
@@ -118,6 +133,7 @@ type Announcer struct {
 	closeErr  error
 
 	md *mdnsAnnounce // with MDNS, the state; of the fields above only service and instance are used
+	sd *ssdpAnnounce // with SSDP, likewise
 }
 
 // Announce starts announcing. The first announcement has been sent when it
@@ -126,6 +142,12 @@ type Announcer struct {
 func Announce(cfg AnnouncerConfig) (*Announcer, error) {
 	if err := cfg.Protocol.check(); err != nil {
 		return nil, err
+	}
+	if cfg.Protocol == SSDP {
+		return announceSSDP(cfg)
+	}
+	if cfg.Path != "" {
+		return nil, fmt.Errorf("discovery: Path %q applies to SSDP only", cfg.Path)
 	}
 	if cfg.Protocol == MDNS {
 		return announceMDNS(cfg)
@@ -242,10 +264,14 @@ func (a *Announcer) Instance() string {
 	return a.instance
 }
 
-// Update replaces the key/value pairs and announces them at once.
+// Update replaces the key/value pairs and announces them at once. With
+// SSDP, which has no key/value pairs, it fails.
 func (a *Announcer) Update(text map[string]string) error {
 	if a.md != nil {
 		return a.md.update(text)
+	}
+	if a.sd != nil {
+		return errSSDPText
 	}
 	text = maps.Clone(text)
 	m := a.record(text)
@@ -268,16 +294,23 @@ func (a *Announcer) Stats() Stats {
 	if a.md != nil {
 		return a.md.stats()
 	}
+	if a.sd != nil {
+		return a.sd.stats()
+	}
 	return a.c.stats()
 }
 
-// Close stops announcing, sends a Goodbye out of every interface and
-// closes the sockets.
+// Close stops announcing, sends a Goodbye (with SSDP, ssdp:byebye for
+// each target) out of every interface and closes the sockets.
 func (a *Announcer) Close() error {
 	a.closeOnce.Do(func() {
 		if a.md != nil {
 			a.closeErr = a.md.s.Close()
 			dropSelf(key{a.service, a.instance})
+			return
+		}
+		if a.sd != nil {
+			a.closeErr = a.sd.close()
 			return
 		}
 		a.cancel()

@@ -22,17 +22,22 @@ const rescanEvery = 5 * time.Second
 
 // BrowserConfig says what to look for and where.
 type BrowserConfig struct {
-	// Protocol is Own (the default) or MDNS.
+	// Protocol is Own (the default), MDNS or SSDP.
 	Protocol Protocol
 
 	// Service is the service name to find; empty finds every service.
 	// With MDNS it is a DNS-SD service type ("_http._tcp"), and empty
-	// browses every type announced (RFC 6763 §9).
+	// browses every type announced (RFC 6763 §9). With SSDP it is the
+	// search target (ST): upnp:rootdevice, uuid:UUID, a device or service
+	// type ("urn:schemas-upnp-org:device:InternetGatewayDevice:1"), and
+	// empty searches ssdp:all.
 	Service string
 
 	// Link says where announcements come from and queries go. It must match
-	// the Announcers'. With MDNS only Interfaces and Network apply, and
-	// an empty Network means IPv4 and IPv6 both.
+	// the Announcers'. With MDNS and SSDP only Interfaces and Network
+	// apply, and an empty Network means IPv4 and IPv6 both; with SSDP one
+	// Destination (a device's HOST:PORT) makes the search a unicast
+	// M-SEARCH to it alone.
 	Link Link
 
 	// MaxPeers bounds the peer table; 0 means DefaultMaxPeers. It counts
@@ -77,6 +82,7 @@ type Browser struct {
 	closeErr  error
 
 	md *mdnsBrowse // with MDNS, the state; nothing above but events is used
+	sd *ssdpBrowse // with SSDP, likewise
 }
 
 // Browse starts browsing: it opens the sockets, sends a first Query (a
@@ -90,6 +96,9 @@ func Browse(cfg BrowserConfig) (*Browser, error) {
 	}
 	if cfg.Protocol == MDNS {
 		return browseMDNS(cfg, cmp.Or(cfg.MaxPeers, DefaultMaxPeers))
+	}
+	if cfg.Protocol == SSDP {
+		return browseSSDP(cfg, cmp.Or(cfg.MaxPeers, DefaultMaxPeers))
 	}
 	l, err := cfg.Link.resolve()
 	if err != nil {
@@ -161,6 +170,9 @@ func (b *Browser) Peers() []Peer {
 	if b.md != nil {
 		return b.md.snapshot()
 	}
+	if b.sd != nil {
+		return b.sd.snapshot()
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.tb.snapshot()
@@ -170,6 +182,9 @@ func (b *Browser) Peers() []Peer {
 func (b *Browser) Stats() Stats {
 	if b.md != nil {
 		return b.md.stats()
+	}
+	if b.sd != nil {
+		return b.sd.stats()
 	}
 	s := b.c.stats()
 	b.mu.Lock()
@@ -182,9 +197,14 @@ func (b *Browser) Stats() Stats {
 // interface (or to every destination). It fails only when no query could
 // be sent at all. With MDNS it does nothing: mDNS queries follow their
 // own schedule (RFC 6762 §5.2), and asking more often than that only
-// costs the link.
+// costs the link. With SSDP it starts a search again (its M-SEARCHes,
+// repeated to cover loss).
 func (b *Browser) Query() error {
 	if b.md != nil {
+		return nil
+	}
+	if b.sd != nil {
+		b.sd.b.Search()
 		return nil
 	}
 	return b.query(false)
@@ -280,6 +300,10 @@ func (b *Browser) Close() error {
 	b.closeOnce.Do(func() {
 		if b.md != nil {
 			b.closeErr = b.md.close()
+			return
+		}
+		if b.sd != nil {
+			b.closeErr = b.sd.close()
 			return
 		}
 		b.cancel()

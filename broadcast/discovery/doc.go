@@ -25,10 +25,11 @@
 // # Protocols
 //
 // BrowserConfig.Protocol and AnnouncerConfig.Protocol choose the wire
-// protocol: Own (the default), described below, or MDNS, multicast DNS
+// protocol: Own (the default), described below; MDNS, multicast DNS
 // with DNS-SD (RFC 6762, RFC 6763) as avahi, Bonjour and dns-sd speak it,
-// run by package mdns. Either way a Browser reports the same Events and
-// Peers, so one program can browse both:
+// run by package mdns; or SSDP, as UPnP routers and media devices speak
+// it, run by package ssdp. Whichever it is, a Browser reports the same
+// Events and Peers, so one program can browse them all:
 //
 //	b, err := discovery.Browse(discovery.BrowserConfig{Protocol: discovery.MDNS, Service: "_http._tcp"})
 //	...
@@ -46,6 +47,44 @@
 // entered a network namespace. Per-interface detail (each interface's
 // own addresses, registration and rename events, one-shot host lookups)
 // is in package mdns itself.
+//
+// With SSDP (UPnP discovery, UDA 1.1 §1, run by package ssdp) a Browser
+// searches and an Announcer advertises a UPnP root device. A Browser's
+// Service is the search target (ST: upnp:rootdevice, uuid:UUID, a device
+// or service type; empty searches ssdp:all), and one Link.Destinations
+// entry makes the search a unicast M-SEARCH to that device. package ssdp
+// keeps an entry per USN, interface and family; a Peer gathers a USN's
+// entries:
+//
+//	Peer field   SSDP
+//	Service      ST of the response, or NT of the NOTIFY
+//	Instance     USN ("uuid:...::urn:...:device:Basic:1")
+//	Port         LOCATION's port (80 or 443 when it names none)
+//	Addrs        LOCATION's host on each interface and family, when it
+//	             is an IP address; IPv6 link-local with our zone
+//	Host         LOCATION's host when it is a name, not an address
+//	Text         "location", "server", "bootid", "configid" (the last
+//	             two when the device sends them), of the first interface
+//	             (lowest index, IPv4 before IPv6)
+//	Interfaces   every interface it was heard on
+//	Src          where its latest response or NOTIFY came from
+//	Expires      when the last entry's max-age runs out
+//	Self         its UUID is announced by an Announcer of this process
+//
+// A change of LOCATION, BOOTID or CONFIGID is an Updated event;
+// ssdp:byebye or the end of max-age on every interface is Lost. An
+// Announcer's Service is the root device's type
+// ("urn:schemas-upnp-org:device:Basic:1"), Instance its UUID, Port and
+// Path its LOCATION (http://ADDR:Port/Path, ADDR being the address of
+// each interface it speaks on), TTL its max-age; Host, Text and Interval
+// are refused. It advertises upnp:rootdevice, its UUID and its type, and
+// answers M-SEARCH for them; embedded devices, services and a
+// description server are package ssdp's (ssdp.Announce). An SSDP
+// Browser's Query searches again; an Announcer's Update fails. Stats
+// fold package ssdp's counters into the common ones (Refused also counts
+// searches from ports below 1024 and to a broadcast address). As with
+// MDNS, an SSDP Browser or Announcer may be opened from a thread that
+// entered a network namespace.
 //
 // # Transports
 //

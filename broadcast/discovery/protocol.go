@@ -27,6 +27,11 @@ const (
 	// RFC 6763), as avahi, Bonjour and dns-sd speak it, run by package
 	// mdns. Services are DNS-SD types ("_http._tcp").
 	MDNS
+	// SSDP is UPnP's discovery protocol (UPnP Device Architecture 1.1
+	// §1), as routers, media servers, gssdp and miniupnpd speak it, run by
+	// package ssdp. Services are search targets and device types
+	// ("urn:schemas-upnp-org:device:Basic:1"), instances USNs.
+	SSDP
 )
 
 func (p Protocol) String() string {
@@ -35,12 +40,14 @@ func (p Protocol) String() string {
 		return "bcast"
 	case MDNS:
 		return "mdns"
+	case SSDP:
+		return "ssdp"
 	}
 	return "protocol(" + strconv.Itoa(int(p)) + ")"
 }
 
 func (p Protocol) check() error {
-	if p > MDNS {
+	if p > SSDP {
 		return fmt.Errorf("discovery: unknown protocol %d", p)
 	}
 	return nil

@@ -16,7 +16,8 @@ type Peer struct {
 	Service  string
 	Instance string
 	// Host is, for MDNS, the host name the instance's SRV record names
-	// ("alpha.local."); empty for Own.
+	// ("alpha.local."); for SSDP, LOCATION's host when it is a name and
+	// not an address; empty for Own.
 	Host string
 	Port uint16
 	// Text is the instance's key/value pairs; nil when it has none. Each
@@ -29,7 +30,7 @@ type Peer struct {
 	Addrs []netip.Addr
 	// Interfaces are the local interfaces the instance was heard on, sorted.
 	Interfaces []string
-	// Src is where its latest message came from (Own only).
+	// Src is where its latest message came from (Own and SSDP).
 	Src netip.AddrPort
 	// Local is set when that message came from an address of this host
 	// (Own only).
@@ -39,7 +40,7 @@ type Peer struct {
 	Self bool
 	// Seen is when it was last heard (with MDNS, when what is known of
 	// it last changed); Expires is when it will be Lost unless heard
-	// again (Own only: an mDNS record's lifetime is the querier's).
+	// again (Own and SSDP: an mDNS record's lifetime is the querier's).
 	Seen, Expires time.Time
 }
 

@@ -13,7 +13,8 @@ const doctorDescription = `Explain why datagrams may not arrive, by reading this
 MULTICAST flags), the kernel's route for 255.255.255.255 and for the group
 (what "ip route get" says), reverse-path filtering (rp_filter), receive
 buffer limits and the kernel's drop counters, other sockets on the port and
-the processes holding them, the firewall ruleset (nft or iptables, when
+the processes holding them, other programs on the mDNS and SSDP ports (5353,
+1900: avahi-daemon, miniupnpd), the firewall ruleset (nft or iptables, when
 installed and readable), and who has joined the group.
 
    bcast doctor

@@ -80,6 +80,8 @@ type Config struct {
 	// Memberships lists the host's groups; nil is
 	// multicast.HostMemberships.
 	Memberships func() ([]multicast.HostMembership, error)
+
+	pid int // this process, whose own sockets on the mDNS and SSDP ports are no one else's; 0 is os.Getpid()
 }
 
 func (c *Config) defaults() {
@@ -101,6 +103,9 @@ func (c *Config) defaults() {
 	if c.Memberships == nil {
 		c.Memberships = multicast.HostMemberships
 	}
+	if c.pid == 0 {
+		c.pid = os.Getpid()
+	}
 }
 
 // ErrNotInstalled is returned by Config.Run for a program not on PATH.
@@ -117,7 +122,8 @@ func runCommand(ctx context.Context, name string, args ...string) ([]byte, error
 }
 
 // Run makes every check and returns the findings in a stable order:
-// interfaces, routes, reverse-path filter, buffers, port, firewall, group.
+// interfaces, routes, reverse-path filter, buffers, port, the programs on
+// the mDNS and SSDP ports, firewall, group.
 func Run(ctx context.Context, cfg Config) []Finding {
 	cfg.defaults()
 	var out []Finding
@@ -131,9 +137,14 @@ func Run(ctx context.Context, cfg Config) []Finding {
 	out = append(out, checkRoutes(cfg, ifs)...)
 	out = append(out, checkRPFilter(cfg, ifs)...)
 	out = append(out, checkBuffers(cfg)...)
-	if cfg.Port != 0 {
-		out = append(out, checkPort(cfg)...)
+	socks, fs := readUDP(cfg, "port")
+	switch {
+	case cfg.Port != 0 && len(fs) > 0:
+		out = append(out, fs...) // without the sockets, nothing to say of the port
+	case cfg.Port != 0:
+		out = append(out, checkPort(cfg, socks)...)
 	}
+	out = append(out, checkResponders(cfg, socks)...)
 	out = append(out, checkFirewall(ctx, cfg)...)
 	out = append(out, checkGroup(cfg, ifs)...)
 	return out
@@ -408,22 +419,11 @@ func kib(n int64) string {
 	return fmt.Sprintf("%d KiB", n>>10)
 }
 
-func checkPort(cfg Config) []Finding {
+func checkPort(cfg Config, all []UDPSocket) []Finding {
 	var socks []UDPSocket
-	for _, name := range []string{"net/udp", "net/udp6"} {
-		f, err := os.Open(filepath.Join(cfg.Proc, name))
-		if err != nil {
-			continue // no IPv6
-		}
-		ss, err := ParseUDP(f)
-		f.Close()
-		if err != nil {
-			return []Finding{{Check: "port", Level: Info, Message: "cannot read " + name + ": " + err.Error()}}
-		}
-		for _, s := range ss {
-			if s.Local.Port() == cfg.Port {
-				socks = append(socks, s)
-			}
+	for _, s := range all {
+		if s.Local.Port() == cfg.Port {
+			socks = append(socks, s)
 		}
 	}
 	if len(socks) == 0 {
