@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -77,8 +78,10 @@ func newDirTrust(named []string) *dirTrust {
 // path itself can be swapped for a symlink between our receive and our
 // reply, so no check of it is safe; what is checked is who can change
 // the entries of its directory: the directory must be one the operator
-// named, or owned by this process's user and writable by nobody else.
-// Abstract names have no file to swap and are always allowed.
+// named, or owned by this process's user and writable by nobody else,
+// reached from / through no symlink and through directories only root or
+// this user can change (see trusted). Abstract names have no file to swap
+// and are always allowed.
 func (d *dirTrust) allows(path string, now time.Time) bool {
 	if len(path) > 0 && path[0] == '@' {
 		return true
@@ -93,16 +96,39 @@ func (d *dirTrust) allows(path string, now time.Time) bool {
 	if v, ok := d.seen[dir]; ok && now.Sub(v.at) < dirTrustTTL {
 		return v.ok
 	}
-	ok := false
-	var st syscall.Stat_t
-	if err := syscall.Lstat(dir, &st); err == nil {
-		ok = st.Mode&syscall.S_IFMT == syscall.S_IFDIR && int(st.Uid) == d.euid && st.Mode&0o022 == 0
-	}
+	ok := d.trusted(dir)
 	if len(d.seen) >= dirTrustSize {
 		clear(d.seen)
 	}
 	d.seen[dir] = dirVerdict{ok: ok, at: now}
 	return ok
+}
+
+// trusted reports whether the absolute, clean directory dir holds only
+// entries this process's user put there, and keeps naming the same
+// directory: every component from / down is a directory, never a symlink
+// (whose owner could repoint it at, say, /run/systemd/journal, and the
+// reply would go to that socket as this process); each ancestor belongs
+// to root or this user and is writable by nobody else, or is sticky like
+// /tmp (so nobody else can rename the entry below it); dir itself belongs
+// to this user and is writable by nobody else. A path is at most 107
+// bytes, so the walk is short.
+func (d *dirTrust) trusted(dir string) bool {
+	var st syscall.Stat_t
+	cur, rest := "/", strings.TrimPrefix(dir, "/")
+	for {
+		if syscall.Lstat(cur, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+			return false
+		}
+		if rest == "" {
+			return int(st.Uid) == d.euid && st.Mode&0o022 == 0
+		}
+		if st.Uid != 0 && int(st.Uid) != d.euid || st.Mode&0o022 != 0 && st.Mode&syscall.S_ISVTX == 0 {
+			return false
+		}
+		name, after, _ := strings.Cut(rest, "/")
+		cur, rest = filepath.Join(cur, name), after
+	}
 }
 
 // verdict decides whether message m on listener l may be answered.

@@ -284,13 +284,36 @@ func TestDirTrustRelativeAndSymlinkedDirs(t *testing.T) {
 	if err := os.Symlink(dir, filepath.Join(dir, "link")); err != nil {
 		t.Fatal(err)
 	}
+	// dir/real/sub is a directory this user owns alone, reached through
+	// a symlink in the middle (dir/link -> real) or through a directory
+	// anyone may write (dir/open, not sticky): either can be repointed at
+	// another directory, say a root-owned one holding a system socket,
+	// between the check and the reply.
+	for _, d := range []string{"real/sub", "open/sub", "sticky/sub"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Join(dir, "real"), filepath.Join(dir, "mid")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(dir, "open"), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(dir, "sticky"), 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
 	d := newDirTrust(nil)
 	now := time.Now()
 	for path, want := range map[string]bool{
-		filepath.Join(dir, "s"):         true,
-		filepath.Join(dir, "link", "s"): false, // the directory is a symlink: whoever owns its parent can repoint it
-		"relative/s":                    false,
-		"@abstract":                     true,
+		filepath.Join(dir, "s"):                  true,
+		filepath.Join(dir, "link", "s"):          false, // the directory is a symlink: whoever owns its parent can repoint it
+		filepath.Join(dir, "real", "sub", "s"):   true,
+		filepath.Join(dir, "mid", "sub", "s"):    false, // a symlink on the way
+		filepath.Join(dir, "open", "sub", "s"):   false, // anyone can rename sub
+		filepath.Join(dir, "sticky", "sub", "s"): true,  // only sub's owner can
+		"relative/s":                             false,
+		"@abstract":                              true,
 	} {
 		if got := d.allows(path, now); got != want {
 			t.Errorf("allows(%q) = %v; want %v", path, got, want)
