@@ -414,13 +414,13 @@ func (g *Guard) check(now time.Time, d *Datagram) Reason {
 		s = &source{tokens: float64(g.cfg.Burst), last: now}
 		g.sources[ip] = s
 	}
-	if now.Before(s.heldTill) {
+	if heldDown(now, s) {
 		return HeldDown
 	}
 	digest := maphash.Bytes(g.seed, d.Payload)
 	for i := range s.replies {
 		rp := &s.replies[i]
-		if rp.port == port && rp.digest == digest && !rp.at.IsZero() && now.Sub(rp.at) <= LoopWindow {
+		if rp.port == port && rp.digest == digest && within(now, rp.at, LoopWindow) {
 			s.heldTill = now.Add(HoldDown)
 			s.replies = [repliesRemembered]reply{}
 			return Loop
@@ -460,7 +460,7 @@ func (g *Guard) Sent(now time.Time, to netip.AddrPort, payload []byte) {
 // full again, no recent reply, not held down), at most once per
 // sweepEvery, and reports whether there is room now.
 func (g *Guard) sweep(now time.Time) bool {
-	if now.Sub(g.swept) < sweepEvery && !g.swept.IsZero() {
+	if within(now, g.swept, sweepEvery) {
 		return false
 	}
 	g.swept = now
@@ -473,17 +473,37 @@ func (g *Guard) sweep(now time.Time) bool {
 }
 
 func (g *Guard) idle(now time.Time, s *source) bool {
-	if now.Before(s.heldTill) {
+	if heldDown(now, s) {
 		return false
 	}
 	for _, rp := range s.replies {
-		if !rp.at.IsZero() && now.Sub(rp.at) <= LoopWindow {
+		if within(now, rp.at, LoopWindow) {
 			return false
 		}
 	}
-	if g.cfg.Rate <= 0 {
-		return true
+	dt := now.Sub(s.last).Seconds()
+	if g.cfg.Rate <= 0 || dt < 0 {
+		return true // a bucket filled in the future (clock stepped back) is forgotten
 	}
-	refill := s.tokens + now.Sub(s.last).Seconds()*g.cfg.Rate
-	return refill >= float64(g.cfg.Burst)
+	return s.tokens+dt*g.cfg.Rate >= float64(g.cfg.Burst)
+}
+
+// The times a Guard is given may be wall-clock ones (bcast echo passes the
+// kernel's receive timestamps), and the wall clock can step back: a time
+// then lies in the future. Without these checks a source held down for
+// 5 s, or a reply remembered for 1 s, would last as long as the step (an
+// hour, for a time zone mistake corrected by NTP), and a full table would
+// not be swept for as long.
+
+// within reports whether t is set and at most window before now.
+func within(now, t time.Time, window time.Duration) bool {
+	age := now.Sub(t)
+	return !t.IsZero() && age >= 0 && age <= window
+}
+
+// heldDown reports whether s is held down at now: its hold-down ends
+// after now, by at most HoldDown.
+func heldDown(now time.Time, s *source) bool {
+	left := s.heldTill.Sub(now)
+	return left > 0 && left <= HoldDown
 }

@@ -283,3 +283,39 @@ func FuzzGuard(f *testing.F) {
 		}
 	})
 }
+
+// The wall clock stepping back (bcast echo passes kernel timestamps) must
+// not stretch a hold-down, a remembered reply or the sweep pause to the
+// length of the step.
+func TestClockSteppedBack(t *testing.T) {
+	peer := netip.MustParseAddrPort("10.0.0.2:8888")
+	back := t0.Add(-time.Hour)
+
+	t.Run("hold-down", func(t *testing.T) {
+		g := New(DefaultConfig(7777))
+		p := []byte("x")
+		g.Check(t0, &Datagram{Src: peer, Payload: p})
+		g.Sent(t0, peer, p)
+		if r := g.Check(t0, &Datagram{Src: peer, Payload: p}); r != Loop {
+			t.Fatalf("loop: %v; want %v", r, Loop)
+		}
+		if r := g.Check(back.Add(HoldDown+time.Second), dg(peer.String(), "y")); r != Reply {
+			t.Errorf("after a step back of an hour and %v: %v; want %v", HoldDown+time.Second, r, Reply)
+		}
+	})
+	t.Run("table sweep", func(t *testing.T) {
+		cfg := DefaultConfig(7777)
+		cfg.MaxSources = 1
+		g := New(cfg)
+		d := dg(peer.String(), "x")
+		g.Check(t0, d)
+		g.Sent(t0, d.Src, d.Payload)
+		// Makes the sweep run at t0, with the one source still busy.
+		if r := g.Check(t0, dg("10.0.0.3:40000", "x")); r != TableFull {
+			t.Fatalf("second source at once: %v; want %v", r, TableFull)
+		}
+		if r := g.Check(back.Add(3*time.Second), dg("10.0.0.3:40000", "x")); r != Reply {
+			t.Errorf("second source 3 s after a step back of an hour: %v; want %v", r, Reply)
+		}
+	})
+}
