@@ -329,7 +329,10 @@ func dialConnect(ctx context.Context, p *connectPlan) (*dgram.Socket, dgram.Addr
 		lastTo = to
 		s, err := openFor(p, to)
 		if err != nil {
-			return nil, to, err
+			// A name may give both families and --src fits one of
+			// them: the next address may do.
+			last = err
+			continue
 		}
 		if p.network == "udp" && p.bcast {
 			return s, to, nil // replies come from hosts other than the one written to

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bcastdev/bcast/dgram"
 )
 
 // tcpServer runs serve for each connection on a loopback listener and
@@ -279,5 +281,39 @@ func TestCRLF(t *testing.T) {
 		if got := string(crlf([]byte(in))); got != want {
 			t.Errorf("crlf(%q) = %q; want %q", in, got, want)
 		}
+	}
+}
+
+// A name that gives ::1 before 127.0.0.1, with --src 127.0.0.1: the IPv6
+// address does not fit the source, the IPv4 one does and must be tried.
+func TestDialConnectSkipsAddressesOfTheOtherFamily(t *testing.T) {
+	srv := tcpServer(t, func(c *net.TCPConn) {})
+	v4 := netip.MustParseAddrPort(srv)
+	for _, tt := range []struct {
+		name  string
+		dests []netip.AddrPort
+		want  string // "" for success, else part of the error
+	}{
+		{"IPv6 first", []netip.AddrPort{netip.AddrPortFrom(netip.IPv6Loopback(), v4.Port()), v4}, ""},
+		{"IPv6 only", []netip.AddrPort{netip.AddrPortFrom(netip.IPv6Loopback(), v4.Port())}, "--src 127.0.0.1:0 is IPv4 but [::1]"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := &connectPlan{network: "tcp", src: dgram.AddrFrom(netip.MustParseAddrPort("127.0.0.1:0"))}
+			for _, d := range tt.dests {
+				p.dests = append(p.dests, dgram.AddrFrom(d))
+			}
+			s, to, err := dialConnect(context.Background(), p)
+			if s != nil {
+				s.Close()
+			}
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("dialConnect: %v; want a connection to %v", err, v4)
+			case tt.want == "" && to.AddrPort != v4:
+				t.Errorf("connected to %v; want %v", to, v4)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("dialConnect: %v; want an error with %q", err, tt.want)
+			}
+		})
 	}
 }
