@@ -198,11 +198,21 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 func reorder(app *cli.App, args []string) []string {
 	if len(args) > 2 {
 		if cmd := app.Command(args[1]); cmd != nil && cmd.Name != "help" {
-			return append(args[:2:2], flagsFirst(cmd, args[2:])...)
+			// Shell completion adds its flag last, and cli looks for it
+			// only there: moved before the arguments it would be an
+			// unknown flag (bcast discover _http._tcp <TAB>).
+			tail, complete := args[2:], []string(nil)
+			if n := len(tail); tail[n-1] == completionFlag {
+				tail, complete = tail[:n-1], tail[n-1:]
+			}
+			return append(append(args[:2:2], flagsFirst(cmd, tail)...), complete...)
 		}
 	}
 	return args
 }
+
+// completionFlag is the flag cli's completion scripts append.
+const completionFlag = "--generate-bash-completion"
 
 // flagsFirst moves the arguments of cmd that are not flags (nor flag
 // values) after the flags, since the flag parser stops at the first one.

@@ -317,3 +317,20 @@ func TestDialConnectSkipsAddressesOfTheOtherFamily(t *testing.T) {
 		})
 	}
 }
+
+func TestReorderKeepsCompletionLast(t *testing.T) {
+	app := newApp(io.Discard, io.Discard)
+	for in, want := range map[string]string{
+		"bcast resolve x.local --json --generate-bash-completion": "bcast resolve --json x.local --generate-bash-completion",
+		"bcast connect h:80 --generate-bash-completion":           "bcast connect h:80 --generate-bash-completion",
+		"bcast connect h:80 --crlf":                               "bcast connect --crlf h:80",
+	} {
+		if got := strings.Join(reorder(app, strings.Fields(in)), " "); got != want {
+			t.Errorf("reorder(%q) = %q; want %q", in, got, want)
+		}
+	}
+	var out strings.Builder
+	if code := run(strings.Fields("bcast resolve x.local --generate-bash-completion"), strings.NewReader(""), &out, io.Discard); code != exitOK || !strings.Contains(out.String(), "--iface") {
+		t.Errorf("completion after an argument: exit %d, output %q; want %d and the flags", code, out.String(), exitOK)
+	}
+}
