@@ -334,3 +334,20 @@ func TestReorderKeepsCompletionLast(t *testing.T) {
 		t.Errorf("completion after an argument: exit %d, output %q; want %d and the flags", code, out.String(), exitOK)
 	}
 }
+
+// A bad SSDP target or --network is a usage error (exit 2) found before
+// any socket is opened, not a runtime failure.
+func TestSSDPConfigIsUsage(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"discover", "--proto", "ssdp", "--network", "ip4", "--timeout", "1ms"}, "--network ip4: want udp4 or udp6"},
+		{[]string{"announce", "--proto", "ssdp", "--service", "urn:x", "--port", "80", "--network", "ip4", "--timeout", "1ms"}, "--network ip4: want udp4 or udp6"},
+	} {
+		r := runApp(t, "", tt.args...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, tt.want) {
+			t.Errorf("%q: exit %d, stderr %q; want %d and %q", tt.args, r.code, r.stderr, exitUsage, tt.want)
+		}
+	}
+}

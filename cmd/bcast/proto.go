@@ -104,6 +104,11 @@ func runDiscoverSSDP(c *cli.Context, name string) error {
 		}
 		cfg.Unicast = ap
 	}
+	// The engine checks the target and --network without a socket: a bad
+	// one is the user's mistake (exit 2), not a failure to run.
+	if _, err := ssdp.NewSearcher(cfg.SearcherConfig); err != nil {
+		return usageError(name, "%s", ssdpProblem(c, err))
+	}
 	b, err := ssdp.Browse(cfg)
 	if err != nil {
 		return failure(name, "%s", explained(err))
@@ -215,6 +220,9 @@ func runAnnounceSSDP(c *cli.Context, name string) error {
 			return usageError(name, "%v", err)
 		}
 	}
+	if _, err := ssdp.NewAdvertiser(cfg.AdvertiserConfig); err != nil {
+		return usageError(name, "%s", ssdpProblem(c, err))
+	}
 	a, err := ssdp.Announce(cfg)
 	if err != nil {
 		return failure(name, "%s", explained(err))
@@ -250,6 +258,15 @@ func runAnnounceSSDP(c *cli.Context, name string) error {
 		return failure(name, "%s", explained(closeErr))
 	}
 	return nil
+}
+
+// ssdpProblem words an SSDP configuration error for the command line.
+func ssdpProblem(c *cli.Context, err error) string {
+	msg := strings.TrimPrefix(err.Error(), "ssdp: ")
+	if strings.HasPrefix(msg, "network ") {
+		return flagVal(c, "network", c.String("network")) + ": want udp4 or udp6 (both when not given)"
+	}
+	return msg
 }
 
 // waitRun waits for Ctrl-C or --timeout.
