@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net/netip"
 	"slices"
 	"sync"
@@ -65,6 +66,7 @@ type LinkStats struct {
 	Received   uint64 // datagrams handed to the engine
 	Truncated  uint64 // datagrams longer than 9000 bytes, dropped
 	Overrun    uint64 // datagrams dropped because the engine's queue was full
+	Own        uint64 // our own datagrams handed back by multicast loopback, dropped
 	Sent       uint64 // datagrams sent
 	SendErrors uint64 // sends the kernel refused
 	// LastError is the latest failure to send or to join a group, nil if
@@ -107,9 +109,18 @@ type runner struct {
 
 	known map[int]bool // interfaces the engine was told of
 
-	received, truncated, overrun, sent, sendErrors atomic.Uint64
-	errMu                                          sync.Mutex
-	lastErr                                        error
+	// ours remembers what this runner sent lately: multicast loopback
+	// hands it back, and a copy of an old announcement that arrives after
+	// a change (a new TXT) would otherwise look like another host
+	// claiming our name with other data: a conflict with ourselves.
+	oursMu sync.Mutex
+	ours   [64]sentPacket
+	oursAt int
+	seed   maphash.Seed
+
+	received, truncated, overrun, sent, sendErrors, own atomic.Uint64
+	errMu                                               sync.Mutex
+	lastErr                                             error
 
 	closeOnce sync.Once
 	closeErr  error
@@ -124,6 +135,7 @@ func newRunner(eng linkEngine, cfg LinkConfig, out *lanlink.Link, links []*lanli
 		stop:   make(chan struct{}),
 		exited: make(chan struct{}),
 		known:  make(map[int]bool),
+		seed:   maphash.MakeSeed(),
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	for _, l := range links {
@@ -144,6 +156,10 @@ func newRunner(eng linkEngine, cfg LinkConfig, out *lanlink.Link, links []*lanli
 func (r *runner) handle(p *lanlink.Packet) {
 	if p.Truncated {
 		r.truncated.Add(1)
+		return
+	}
+	if r.sentByUs(p.Data) {
+		r.own.Add(1)
 		return
 	}
 	pk := Packet{Payload: bytes.Clone(p.Data), IfIndex: p.IfIndex, Src: p.Src, Dst: p.Dst, TTL: max(p.TTL, 0)}
@@ -202,6 +218,7 @@ func (r *runner) loop() {
 // flush polls the engine and sends what it asks for.
 func (r *runner) flush(now time.Time) {
 	for _, o := range r.eng.Poll(now) {
+		r.remember(o.Payload)
 		if err := r.out.Send(o.Payload, o.IfIndex, o.Dst); err != nil {
 			r.sendErrors.Add(1)
 			r.fail(err)
@@ -212,6 +229,37 @@ func (r *runner) flush(now time.Time) {
 	if r.after != nil {
 		r.after(now)
 	}
+}
+
+// sentPacket is the digest of a datagram this runner sent, and when.
+type sentPacket struct {
+	digest uint64
+	at     time.Time
+}
+
+// ownEcho is how long a sent datagram is recognised when it comes back.
+const ownEcho = 5 * time.Second
+
+func (r *runner) remember(payload []byte) {
+	d := sentPacket{digest: maphash.Bytes(r.seed, payload), at: time.Now()}
+	r.oursMu.Lock()
+	r.ours[r.oursAt] = d
+	r.oursAt = (r.oursAt + 1) % len(r.ours)
+	r.oursMu.Unlock()
+}
+
+// sentByUs reports whether payload is one this runner sent lately.
+func (r *runner) sentByUs(payload []byte) bool {
+	d := maphash.Bytes(r.seed, payload)
+	now := time.Now()
+	r.oursMu.Lock()
+	defer r.oursMu.Unlock()
+	for _, s := range r.ours {
+		if s.digest == d && !s.at.IsZero() && now.Sub(s.at) < ownEcho {
+			return true
+		}
+	}
+	return false
 }
 
 // syncInterfaces tells the engine of the interfaces the Link serves now,
@@ -300,6 +348,6 @@ func (r *runner) linkStats() LinkStats {
 	defer r.errMu.Unlock()
 	return LinkStats{
 		Received: r.received.Load(), Truncated: r.truncated.Load(), Overrun: r.overrun.Load(),
-		Sent: r.sent.Load(), SendErrors: r.sendErrors.Load(), LastError: r.lastErr,
+		Sent: r.sent.Load(), SendErrors: r.sendErrors.Load(), Own: r.own.Load(), LastError: r.lastErr,
 	}
 }
