@@ -26,6 +26,9 @@ type batchOp struct {
 	// for (nil when they were built for a send or cleared): see
 	// prepareRecv.
 	recvFor *Message
+	// wrote is how many leading headers the kernel may have written back
+	// since they were last reset: the count the last recvmmsg returned.
+	wrote int
 
 	callFn func(uintptr) bool
 }
@@ -48,6 +51,7 @@ func (op *batchOp) put() {
 	clear(op.iovs)
 	op.s = nil
 	op.recvFor = nil
+	op.wrote = 0
 	batchOps.Put(op)
 }
 
@@ -87,11 +91,13 @@ func (s *Socket) dropRecvOp() {
 
 // prepareRecv readies the headers for a recvmmsg into ms. When they were
 // built for the same ms by the previous call, it only checks that every
-// buffer and control buffer is still the one they point at and resets what
-// the kernel wrote back (msg_controllen, msg_namelen): loads and compares
-// instead of rebuilding. Anything changed means a full rebuild.
+// buffer and control buffer is still the one they point at, and resets the
+// in/out lengths (msg_controllen, msg_namelen) of the headers the kernel
+// wrote back, the few the last call returned: loads and compares instead of
+// rebuilding. Anything changed means a full rebuild.
 func (op *batchOp) prepareRecv(ms []Message, family int) error {
 	if op.recvFor == &ms[0] && len(op.hdrs) == len(ms) && op.stillRecv(ms) {
+		op.resetWritten(ms)
 		return nil
 	}
 	op.recvFor = nil
@@ -102,39 +108,51 @@ func (op *batchOp) prepareRecv(ms []Message, family int) error {
 	return nil
 }
 
-// stillRecv reports whether the receive headers still describe ms, and
-// resets their in/out lengths on the way.
+// stillRecv reports whether the receive headers still describe ms. It only
+// reads: a header the kernel did not write still holds the control length
+// it was given, which must be the whole control buffer.
 func (op *batchOp) stillRecv(ms []Message) bool {
+	iovs, hdrs := op.iovs, op.hdrs[:len(ms)]
 	k := 0
-	nameLen := uint32(unsafe.Sizeof(op.names[0].any))
 	for i := range ms {
-		m, h := &ms[i], &op.hdrs[i]
-		if uint64(h.Hdr.Iovlen) != uint64(len(m.Buffers)) || k+len(m.Buffers) > len(op.iovs) {
+		m, h := &ms[i], &hdrs[i]
+		bufs := m.Buffers
+		if uint64(h.Hdr.Iovlen) != uint64(len(bufs)) || len(bufs) > len(iovs)-k {
 			return false
 		}
-		for _, b := range m.Buffers {
-			v := &op.iovs[k]
-			var base *byte
-			if len(b) > 0 {
-				base = unsafe.SliceData(b)
-			}
-			if v.Base != base || uint64(v.Len) != uint64(len(b)) {
+		for j, b := range bufs {
+			v := &iovs[k+j]
+			if v.Base != sliceBase(b) || uint64(v.Len) != uint64(len(b)) {
 				return false
 			}
-			k++
 		}
+		k += len(bufs)
 		ctl := m.Control[:cap(m.Control)]
-		var cbase *byte
-		if len(ctl) > 0 {
-			cbase = unsafe.SliceData(ctl)
-		}
-		if h.Hdr.Control != cbase {
+		if h.Hdr.Control != sliceBase(ctl) || (i >= op.wrote && uint64(h.Hdr.Controllen) != uint64(len(ctl))) {
 			return false
 		}
-		h.Hdr.SetControllen(len(ctl))
+	}
+	return k == len(iovs)
+}
+
+// resetWritten gives back the whole control and name buffers to the headers
+// the last call wrote.
+func (op *batchOp) resetWritten(ms []Message) {
+	nameLen := uint32(unsafe.Sizeof(op.names[0].any))
+	for i := range min(op.wrote, len(ms)) {
+		h := &op.hdrs[i]
+		h.Hdr.SetControllen(cap(ms[i].Control))
 		h.Hdr.Namelen = nameLen
 	}
-	return k == len(op.iovs)
+	op.wrote = 0
+}
+
+// sliceBase is the address the kernel is given for b: nil when b is empty.
+func sliceBase(b []byte) *byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.SliceData(b)
 }
 
 // prepare fills the headers from ms. recv says whether the name buffers are
@@ -146,6 +164,7 @@ func (op *batchOp) prepare(ms []Message, recv bool, family int) error {
 		op.names = make([]rawAddr, n)
 	}
 	op.hdrs, op.names = op.hdrs[:n], op.names[:n]
+	op.wrote = 0
 	niov := 0
 	for i := range ms {
 		niov += len(ms[i].Buffers)
@@ -252,9 +271,18 @@ func (s *Socket) recvBatch(ms []Message, flags int) (int, error) {
 	if err := s.rc.Read(op.callFn); err != nil {
 		return 0, err
 	}
+	return op.finishRecv(ms)
+}
+
+// finishRecv fills ms from what the kernel wrote into the headers.
+func (op *batchOp) finishRecv(ms []Message) (int, error) {
+	s := op.s
 	if op.errno != 0 {
+		// A failed call may have written into the first header.
+		op.wrote = 1
 		return 0, syscallErr("recvmmsg", op.errno)
 	}
+	op.wrote = op.ret
 	for i := 0; i < op.ret; i++ {
 		m, h := &ms[i], &op.hdrs[i]
 		total := 0

@@ -76,6 +76,22 @@ func TestRecvBatchSeesChangedMessages(t *testing.T) {
 		t.Errorf("no control buffer: %d control bytes, ctrunc %v; want 0 and MSG_CTRUNC", len(m.Control), m.ControlTruncated())
 	}
 
+	// A control buffer shrunk in place, in a message the last call did not
+	// fill (so the kernel did not write its header): the kernel must be
+	// told the smaller size, or it would write past the new capacity.
+	ms[1].Control = ms[1].Control[:0:4]
+	for _, p := range []string{"one", "two"} {
+		if _, err := tx.SendTo([]byte(p), 0, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := rx.RecvBatch(ms, 0); err != nil || n != 2 {
+		t.Fatalf("RecvBatch of two = %d, %v; want 2", n, err)
+	}
+	if m := &ms[1]; string(m.Buffers[0][:m.N]) != "two" || len(m.Control) != 0 || !m.ControlTruncated() {
+		t.Errorf("shrunk control buffer: %q, %d control bytes, ctrunc %v; want \"two\", 0, true", m.Buffers[0][:m.N], len(m.Control), m.ControlTruncated())
+	}
+
 	// Close pools the kept scratch, so the socket stops holding the buffers.
 	rx.Close()
 	if rx.recvOp.Load() != nil {
