@@ -3,6 +3,7 @@ package broadcast
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -128,8 +129,20 @@ func TestReceiveBatch(t *testing.T) {
 	}
 }
 
+// waitModes runs fn for a Receiver that waits in the poller and one that
+// waits in the kernel (WaitInKernel), with how soon an ended context,
+// deadline or Close must end its Receive.
+func waitModes(t *testing.T, fn func(t *testing.T, kernel bool, bound time.Duration)) {
+	t.Run("poller", func(t *testing.T) { fn(t, false, 2*time.Second) })
+	t.Run("kernel", func(t *testing.T) { fn(t, true, 100*time.Millisecond) })
+}
+
 func TestReceiveContext(t *testing.T) {
-	r := listen(t, ReceiverConfig{})
+	waitModes(t, testReceiveContext)
+}
+
+func testReceiveContext(t *testing.T, kernel bool, bound time.Duration) {
+	r := listen(t, ReceiverConfig{WaitInKernel: kernel})
 	s := newSender(t, SenderConfig{})
 	out := make([]Packet, 1)
 
@@ -139,8 +152,8 @@ func TestReceiveContext(t *testing.T) {
 	if _, err := r.Receive(ctx, out); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Receive after cancel: %v; want context.Canceled", err)
 	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("cancel took %v to end Receive", d)
+	if d := time.Since(start) - 50*time.Millisecond; d > bound {
+		t.Errorf("cancel took %v to end Receive; want within %v", d, bound)
 	}
 	if _, err := r.Receive(ctx, out); !errors.Is(err, context.Canceled) {
 		t.Errorf("Receive with an ended context: %v; want context.Canceled", err)
@@ -182,25 +195,31 @@ func TestReceiveContext(t *testing.T) {
 }
 
 func TestReceiveClose(t *testing.T) {
-	r, err := Listen(ReceiverConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := r.Receive(context.Background(), make([]Packet, 1))
-		done <- err
-	}()
-	time.Sleep(20 * time.Millisecond)
-	r.Close()
-	select {
-	case err := <-done:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Errorf("Receive after Close: %v; want net.ErrClosed", err)
+	waitModes(t, func(t *testing.T, kernel bool, bound time.Duration) {
+		r, err := Listen(ReceiverConfig{WaitInKernel: kernel})
+		if err != nil {
+			t.Fatal(err)
 		}
-	case <-time.After(testTimeout):
-		t.Fatal("Close did not end Receive")
-	}
+		done := make(chan error, 1)
+		go func() {
+			_, err := r.Receive(context.Background(), make([]Packet, 1))
+			done <- err
+		}()
+		time.Sleep(20 * time.Millisecond)
+		start := time.Now()
+		r.Close()
+		select {
+		case err := <-done:
+			if !errors.Is(err, net.ErrClosed) {
+				t.Errorf("Receive after Close: %v; want net.ErrClosed", err)
+			}
+			if d := time.Since(start); d > bound {
+				t.Errorf("Close took %v to end Receive; want within %v", d, bound)
+			}
+		case <-time.After(testTimeout):
+			t.Fatal("Close did not end Receive")
+		}
+	})
 }
 
 func TestReceiveDoesNotAllocate(t *testing.T) {
@@ -210,27 +229,33 @@ func TestReceiveDoesNotAllocate(t *testing.T) {
 	cancellable, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for name, ctx := range map[string]context.Context{"background": context.Background(), "cancellable": cancellable} {
-		t.Run(name, func(t *testing.T) {
-			r := listen(t, ReceiverConfig{RecvBuffer: 1 << 20})
-			s := newSender(t, SenderConfig{})
-			payload := make([]byte, 100)
-			out := make([]Packet, 4)
-			for _, to := range []netip.Addr{loopback, loBcast} {
-				dst := netip.AddrPortFrom(to, port(r))
-				allocs := testing.AllocsPerRun(500, func() {
-					if err := s.Send(payload, dst); err != nil {
-						t.Fatal(err)
-					}
-					n, err := r.Receive(ctx, out)
-					if err != nil || n != 1 || out[0].IfName == "" || out[0].Time.IsZero() {
-						t.Fatalf("Receive: %d, %v, %+v", n, err, out[0])
-					}
-				})
-				if allocs != 0 {
-					t.Errorf("Send+Receive to %v: %v allocations per datagram; want 0", to, allocs)
-				}
+		for _, kernel := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/kernel=%v", name, kernel), func(t *testing.T) {
+				testReceiveDoesNotAllocate(t, ctx, kernel)
+			})
+		}
+	}
+}
+
+func testReceiveDoesNotAllocate(t *testing.T, ctx context.Context, kernel bool) {
+	r := listen(t, ReceiverConfig{RecvBuffer: 1 << 20, WaitInKernel: kernel})
+	s := newSender(t, SenderConfig{})
+	payload := make([]byte, 100)
+	out := make([]Packet, 4)
+	for _, to := range []netip.Addr{loopback, loBcast} {
+		dst := netip.AddrPortFrom(to, port(r))
+		allocs := testing.AllocsPerRun(500, func() {
+			if err := s.Send(payload, dst); err != nil {
+				t.Fatal(err)
+			}
+			n, err := r.Receive(ctx, out)
+			if err != nil || n != 1 || out[0].IfName == "" || out[0].Time.IsZero() {
+				t.Fatalf("Receive: %d, %v, %+v", n, err, out[0])
 			}
 		})
+		if allocs != 0 {
+			t.Errorf("Send+Receive to %v: %v allocations per datagram; want 0", to, allocs)
+		}
 	}
 }
 

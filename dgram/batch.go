@@ -30,12 +30,18 @@ type batchOp struct {
 	// since they were last reset: the count the last recvmmsg returned.
 	wrote int
 
+	// For RecvBatchWait: the caller's context and why the wait ended.
+	ctx  context.Context
+	stop int
+
 	callFn func(uintptr) bool
+	waitFn func(uintptr) bool
 }
 
 var batchOps = sync.Pool{New: func() any {
 	op := &batchOp{}
 	op.callFn = op.call
+	op.waitFn = op.wait
 	return op
 }}
 

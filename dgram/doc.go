@@ -18,6 +18,16 @@
 // SetNonblock(true) gives the old socket_set_nonblock behaviour instead:
 // a call that would wait fails at once with an error matching unix.EAGAIN.
 //
+// One family of calls waits in the kernel instead, for speed:
+// RecvBatchWait and RecvBatchWaitContext. While datagrams keep coming they
+// block in recvmmsg on their own thread (MSG_WAITFORONE, a 25 ms
+// SO_RCVTIMEO), holding one of GOMAXPROCS processors, which saves the
+// poller's park and wake-up per burst; after about 10 ms without a
+// datagram they go back to the poller, so an idle socket costs nothing.
+// Close, deadlines and contexts end them within 25 ms, signals and the
+// garbage collector interrupt them at once. They are for a receive loop
+// that owns its goroutine; every other call waits in the poller.
+//
 // # Truncation is never silent
 //
 // Datagram receives ask the kernel for the real length (MSG_TRUNC). RecvMsg
@@ -54,7 +64,8 @@
 //	socket_recv / send       (*Socket).Recv / Send, with MSG_* flags
 //	socket_recvfrom / sendto (*Socket).RecvFrom, RecvFromContext / SendTo
 //	socket_recvmsg / sendmsg (*Socket).RecvMsg, RecvMsgContext / SendMsg over a *Message
-//	(recvmmsg / sendmmsg)    (*Socket).RecvBatch, RecvBatchContext / SendBatch
+//	(recvmmsg / sendmmsg)    (*Socket).RecvBatch, RecvBatchContext / SendBatch;
+//	                         RecvBatchWait, RecvBatchWaitContext (waiting in the kernel)
 //	socket_select            Select(ctx, read, write, timeout); a Poller for loops
 //	socket_set_nonblock      (*Socket).SetNonblock(true)
 //	socket_set_block         (*Socket).SetNonblock(false)

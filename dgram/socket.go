@@ -42,6 +42,13 @@ type Socket struct {
 	// recvOp is the scratch of the last RecvBatch, kept for the next one
 	// (see takeRecvOp).
 	recvOp atomic.Pointer[batchOp]
+
+	// kernelWait: RecvBatchWait turned O_NONBLOCK off; rcvTimeo is the
+	// SO_RCVTIMEO it last set, in nanoseconds (0: never set); waitIdle:
+	// its last wait slice ran out without a datagram.
+	kernelWait atomic.Bool
+	waitIdle   atomic.Bool
+	rcvTimeo   atomic.Int64
 }
 
 // Open is socket_create: a new socket of the given family (unix.AF_INET,

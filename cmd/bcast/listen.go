@@ -174,6 +174,9 @@ func planListen(c *cli.Context) (*listenPlan, error) {
 		if p.stamp {
 			p.cfg.Metadata |= broadcast.MetaTime
 		}
+		// The receive loop owns its goroutine: under a flood it waits in
+		// the kernel between bursts instead of parking in the poller.
+		p.cfg.WaitInKernel = true
 	}
 	if p.cfg.BindDevice && p.cfg.Iface == "" {
 		return nil, errors.New("--bind-device needs --iface")
@@ -483,6 +486,7 @@ func runListen(c *cli.Context) error {
 	}
 	summary["gro"] = r.GRO()
 	summary["metadata"] = r.Metadata().String()
+	summary["wait"] = map[bool]string{false: "poller", true: "kernel"}[p.cfg.WaitInKernel]
 	if r.GRO() {
 		summary["coalesced"] = r.Coalesced()
 	}

@@ -8,16 +8,17 @@ import (
 // listen asks the kernel only for the metadata its output shows: a line per
 // datagram shows everything; --quiet counts, so it wants the drop counter,
 // and --seq the arrival timestamp its delays are measured by; --iface
-// filters by the arrival interface.
+// filters by the arrival interface. --quiet waits in the kernel.
 func TestListenAsksOnlyForShownMetadata(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		want string
+		wait string
 	}{
-		{nil, "all"},
-		{[]string{"--quiet"}, "drops"},
-		{[]string{"--quiet", "--seq"}, "time|drops"},
-		{[]string{"--quiet", "--iface", "lo"}, "pktinfo|drops"},
+		{nil, "all", "poller"},
+		{[]string{"--quiet"}, "drops", "kernel"},
+		{[]string{"--quiet", "--seq"}, "time|drops", "kernel"},
+		{[]string{"--quiet", "--iface", "lo"}, "pktinfo|drops", "kernel"},
 	} {
 		t.Run(strings.Join(append([]string{"args"}, tc.args...), " "), func(t *testing.T) {
 			args := append([]string{"listen", "--listen", "127.0.0.1:0", "--json", "--timeout", "50ms", "--no-progress"}, tc.args...)
@@ -25,8 +26,10 @@ func TestListenAsksOnlyForShownMetadata(t *testing.T) {
 			if r.code != exitTimeout {
 				t.Fatalf("exit %d; want %d\n%s", r.code, exitTimeout, r.stderr)
 			}
-			if want := `"metadata":"` + tc.want + `"`; !strings.Contains(r.stdout, want) {
-				t.Errorf("summary %s; want it to contain %s", r.stdout, want)
+			for _, want := range []string{`"metadata":"` + tc.want + `"`, `"wait":"` + tc.wait + `"`} {
+				if !strings.Contains(r.stdout, want) {
+					t.Errorf("summary %s; want it to contain %s", r.stdout, want)
+				}
 			}
 		})
 	}
