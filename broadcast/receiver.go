@@ -73,7 +73,7 @@ type ReceiverConfig struct {
 	// runtime's poller: under a steady stream of small bursts it saves
 	// most of the CPU the poller's park and wake-up costs per burst. The
 	// goroutine in Receive then holds its thread and one of GOMAXPROCS
-	// processors until about 10 ms pass without a datagram, when it goes
+	// processors until about 20 ms pass without a datagram, when it goes
 	// back to the poller. Close, SetReadDeadline and the context end a
 	// Receive within 25 ms. For a receive loop that owns its goroutine.
 	WaitInKernel bool

@@ -22,7 +22,7 @@
 // RecvBatchWait and RecvBatchWaitContext. While datagrams keep coming they
 // block in recvmmsg on their own thread (MSG_WAITFORONE, a 25 ms
 // SO_RCVTIMEO), holding one of GOMAXPROCS processors, which saves the
-// poller's park and wake-up per burst; after about 10 ms without a
+// poller's park and wake-up per burst; after about 20 ms without a
 // datagram they go back to the poller, so an idle socket costs nothing.
 // Close, deadlines and contexts end them within 25 ms, signals and the
 // garbage collector interrupt them at once. They are for a receive loop

@@ -27,9 +27,9 @@ const waitSlice = 25 * time.Millisecond
 // returns what RecvBatch returns.
 //
 // While it waits in the kernel, the goroutine holds its thread and one of
-// GOMAXPROCS processors. When nothing comes for about 10 ms (the runtime
-// then asks for the processor back, and the kernel call ends with EINTR
-// on its signal) or for a whole 25 ms slice, the wait goes on in the
+// GOMAXPROCS processors. The runtime asks for it back every 10 ms (the
+// kernel call ends with EINTR on its signal); when two such requests, or a
+// whole 25 ms slice, pass without a datagram, the wait goes on in the
 // poller, as RecvBatch's does, until the next datagram: an idle socket
 // costs no CPU and holds no processor. A garbage collection or a signal
 // interrupts a kernel wait at once; Close, a read deadline
@@ -68,6 +68,7 @@ func (s *Socket) recvBatchWait(ctx context.Context, ms []Message, flags int) (in
 	if err := s.blockingOnce(); err != nil {
 		return 0, err
 	}
+	interrupted := 0
 	for {
 		if s.waitIdle.Load() {
 			n, err := s.pollerBatch(ctx, ms, flags)
@@ -76,10 +77,21 @@ func (s *Socket) recvBatchWait(ctx context.Context, ms []Message, flags int) (in
 			}
 			return n, err
 		}
-		n, err, idle := s.kernelBatch(ctx, ms, flags)
-		if !idle {
+		n, err, stop := s.kernelBatch(ctx, ms, flags)
+		switch stop {
+		case stopNone:
 			return n, err
+		case stopInterrupted:
+			// The runtime asks for the processor of a goroutine that kept
+			// it 10 ms, which a busy receive loop does too: only a second
+			// interruption without a datagram in between means idle.
+			if interrupted++; interrupted < 2 {
+				continue
+			}
 		}
+		// A whole slice, or two preemptions, without a datagram: an idle
+		// socket waits in the poller, where it costs nothing.
+		interrupted = 0
 		if !stayInKernel {
 			s.waitIdle.Store(true)
 		}
@@ -100,19 +112,19 @@ func (s *Socket) pollerBatch(ctx context.Context, ms []Message, flags int) (int,
 	return n, done(err)
 }
 
-// kernelBatch waits in the kernel for a batch. idle reports that nothing
-// came for a while (a wait slice, or the runtime's 10 ms preemption), and
-// the wait should go on in the poller.
-func (s *Socket) kernelBatch(ctx context.Context, ms []Message, flags int) (n int, err error, idle bool) {
+// kernelBatch waits in the kernel for a batch. stop is stopNone when it
+// returns a result (datagrams or an error), else why the wait ended
+// without one: stopTimeout (a whole slice) or stopInterrupted (a signal).
+func (s *Socket) kernelBatch(ctx context.Context, ms []Message, flags int) (n int, err error, stop int) {
 	if ctx != nil {
 		if err := ctx.Err(); err != nil {
-			return 0, err, false
+			return 0, err, stopNone
 		}
 	}
 	op := s.takeRecvOp()
 	defer s.keepRecvOp(op)
 	if err := op.prepareRecv(ms, s.family); err != nil {
-		return 0, err, false
+		return 0, err, stopNone
 	}
 	op.flags = s.recvFlags(flags) | unix.MSG_WAITFORONE
 	op.trap = unix.SYS_RECVMMSG
@@ -121,32 +133,33 @@ func (s *Socket) kernelBatch(ctx context.Context, ms []Message, flags int) (n in
 	err = s.rc.Read(op.waitFn)
 	op.ctx = nil
 	if err != nil {
-		return 0, err, false
+		return 0, err, stopNone
 	}
 	switch op.stop {
 	case stopClosed:
-		return 0, net.ErrClosed, false
+		return 0, net.ErrClosed, stopNone
 	case stopDeadline:
-		return 0, os.ErrDeadlineExceeded, false
+		return 0, os.ErrDeadlineExceeded, stopNone
 	case stopContext:
-		return 0, ctx.Err(), false
-	case stopIdle:
-		// Leave the processor for a moment first: the runtime asked for
-		// it, or has waited a whole slice.
+		return 0, ctx.Err(), stopNone
+	case stopTimeout, stopInterrupted:
+		// Off the descriptor (a Close waiting for it goes on); leave
+		// the processor for a moment too: the runtime may have asked.
 		runtime.Gosched()
-		return 0, nil, true
+		return 0, nil, op.stop
 	}
 	n, err = op.finishRecv(ms)
-	return n, err, false
+	return n, err, stopNone
 }
 
 // Why a kernel wait ended without a datagram.
 const (
-	stopNone     = iota // the call returned: datagrams or an errno
-	stopClosed          // Close was called
-	stopDeadline        // the read deadline passed
-	stopContext         // the context ended
-	stopIdle            // nothing came for a while: wait in the poller
+	stopNone        = iota // the call returned: datagrams or an errno
+	stopClosed             // Close was called
+	stopDeadline           // the read deadline passed
+	stopContext            // the context ended
+	stopTimeout            // a whole slice passed without a datagram
+	stopInterrupted        // a signal, most often the runtime's preemption
 )
 
 // wait runs the blocking recvmmsg in slices until a datagram comes or
@@ -183,14 +196,14 @@ func (op *batchOp) wait(fd uintptr) bool {
 		case 0:
 			op.ret, op.errno = int(r), 0
 			return true
-		case unix.EAGAIN, unix.EINTR:
-			// EAGAIN: the slice ran out. EINTR: a signal, most often the
-			// runtime asking for its processor back after 10 ms of this
-			// wait (SO_RCVTIMEO makes the call fail instead of
-			// restarting). Either way nothing came for a while: an idle
-			// socket waits in the poller, where it costs nothing, and
-			// the runtime gets its turn.
-			op.stop = stopIdle
+		case unix.EAGAIN:
+			op.stop = stopTimeout // the slice ran out
+			return true
+		case unix.EINTR:
+			// A signal (SO_RCVTIMEO makes the call fail instead of
+			// restarting): most often the runtime asking for its
+			// processor, for a garbage collection or another goroutine.
+			op.stop = stopInterrupted
 			return true
 		default:
 			op.ret, op.errno = 0, e
@@ -213,10 +226,14 @@ func (s *Socket) blockingOnce() error {
 	})
 }
 
-// setRecvTimeout sets SO_RCVTIMEO to d nanoseconds unless it already is.
-// It runs under the descriptor's read lock, one receive at a time.
+// setRecvTimeout sets SO_RCVTIMEO to about d nanoseconds. It runs under the
+// descriptor's read lock, one receive at a time. Near a deadline (d shorter
+// than a slice) a timeout already set between d/2 and d plus a millisecond
+// is kept: otherwise every wait would set its own, a setsockopt per burst,
+// and the kernel counts in clock ticks of 1-10 ms anyway.
 func (s *Socket) setRecvTimeout(fd uintptr, d int64) unix.Errno {
-	if s.rcvTimeo.Load() == d {
+	cur := s.rcvTimeo.Load()
+	if cur == d || (d < int64(waitSlice) && cur >= d/2 && cur <= d+int64(time.Millisecond)) {
 		return 0
 	}
 	// Never zero: a zero SO_RCVTIMEO means wait forever. The kernel

@@ -274,3 +274,41 @@ func TestRecvBatchWaitSeqpacketStaysNonblocking(t *testing.T) {
 		t.Error("RecvBatchWait turned O_NONBLOCK off on a SOCK_SEQPACKET socket")
 	}
 }
+
+// Near a deadline the receive timeout follows it in steps, not with a
+// setsockopt per wait; away from one it is the slice again.
+func TestSetRecvTimeoutSteps(t *testing.T) {
+	rx, _, _ := udpPair(t, unix.AF_INET)
+	ms := time.Millisecond
+	steps := []struct {
+		d, want time.Duration // asked for; SO_RCVTIMEO afterwards
+	}{
+		{waitSlice, waitSlice},
+		{waitSlice, waitSlice},
+		{10 * ms, 10 * ms},                 // a deadline 10 ms away: lowered
+		{9500 * time.Microsecond, 10 * ms}, // half a millisecond later: kept
+		{8 * ms, 8 * ms},                   // more than a millisecond later: lowered again
+		{20 * ms, 20 * ms},                 // a later deadline, more than twice the timeout: raised
+		{waitSlice, waitSlice},             // no deadline: the slice
+	}
+	for i, st := range steps {
+		var e unix.Errno
+		if err := rx.control("setsockopt", "", func(fd int) error {
+			e = rx.setRecvTimeout(uintptr(fd), int64(st.d))
+			return nil
+		}); err != nil || e != 0 {
+			t.Fatalf("step %d: %v %v", i, err, e)
+		}
+		if got := time.Duration(rx.rcvTimeo.Load()); got != st.want {
+			t.Errorf("step %d, asked %v: got %v; want %v", i, st.d, got, st.want)
+		}
+		got, err := rx.OptionTimeval(unix.SOL_SOCKET, unix.SO_RCVTIMEO)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The kernel keeps it in clock ticks (1-10 ms), rounded up.
+		if got < st.want || got > st.want+10*ms {
+			t.Errorf("step %d: SO_RCVTIMEO %v; want %v (to the tick)", i, got, st.want)
+		}
+	}
+}
