@@ -96,8 +96,10 @@ func cpuNow(b *testing.B) (user, sys time.Duration) {
 // waiting and each metadata set: the poller against the kernel wait, every
 // control message against the drop counter alone (what bcast listen
 // --quiet asks for). cpu-ns/dgram is this process's user+system time
-// divided by the datagrams received; ns/op only reflects the pace. The
-// machine's other load moves the figures: compare rows of one run.
+// divided by the datagrams received; ns/op only reflects the pace. Nothing
+// is pinned and GOMAXPROCS is the test's, so the figures include the
+// runtime's idle spinning and the machine's other load: compare rows of one
+// run. bench/recvcpu.sh measures bcast listen against C, pinned.
 func BenchmarkReceiveCPU(b *testing.B) {
 	const rate = 50_000
 	for _, tc := range []struct {
