@@ -217,31 +217,10 @@ func runDiscover(c *cli.Context) error {
 		}
 		stderr.Printf("%s: looking for %s", name, what)
 	}
-	var timeout <-chan time.Time
-	if d := c.Duration("timeout"); d > 0 {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		timeout = t.C
-	}
-	for {
-		select {
-		case <-c.Context.Done():
-			return nil
-		case <-timeout:
-			if found == 0 {
-				return cli.Exit(fmt.Sprintf("%s: nothing found within %v", name, c.Duration("timeout")), exitTimeout)
-			}
-			return nil
-		case ev, ok := <-b.Events():
-			if !ok {
-				return failure(name, "browser stopped: %v", b.Stats().LastError)
-			}
-			if ev.Kind == discovery.Found {
-				found++
-			}
-			printPeer(stdout, ev, asJSON)
-		}
-	}
+	return followEvents(c, name, b.Events(), &found,
+		func(ev discovery.Event) bool { return ev.Kind == discovery.Found },
+		func(ev discovery.Event) { printPeer(stdout, ev, asJSON) },
+		func() error { return failure(name, "browser stopped: %v", b.Stats().LastError) })
 }
 
 func printPeer(o *out, ev discovery.Event, asJSON bool) {

@@ -111,31 +111,10 @@ func runDiscoverMDNS(c *cli.Context, name string) error {
 		stderr.Printf("%s: %d found; %d queries sent; ignored %d from off-link sources, %d with an IP TTL other than 255, %d malformed; %d instances over --max-peers",
 			name, found, st.QueriesSent, st.OffLink, st.BadTTL, st.Malformed, st.InstancesRefused)
 	}()
-	var timeout <-chan time.Time
-	if d := c.Duration("timeout"); d > 0 {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		timeout = t.C
-	}
-	for {
-		select {
-		case <-c.Context.Done():
-			return nil
-		case <-timeout:
-			if found == 0 {
-				return cli.Exit(fmt.Sprintf("%s: nothing found within %v", name, c.Duration("timeout")), exitTimeout)
-			}
-			return nil
-		case ev, ok := <-b.Events():
-			if !ok {
-				return failure(name, "the browser stopped")
-			}
-			if ev.Kind == mdns.Found {
-				found++
-			}
-			printMDNS(stdout, ev, types, asJSON)
-		}
-	}
+	return followEvents(c, name, b.Events(), &found,
+		func(ev mdns.Event) bool { return ev.Kind == mdns.Found },
+		func(ev mdns.Event) { printMDNS(stdout, ev, types, asJSON) },
+		func() error { return failure(name, "the browser stopped") })
 }
 
 func printMDNS(o *out, ev mdns.Event, types, asJSON bool) {

@@ -131,31 +131,10 @@ func runDiscoverSSDP(c *cli.Context, name string) error {
 		stderr.Printf("%s: %s now, %d found; %d from off-link sources and %d unsolicited ignored, %d malformed, %d new beyond --max-peers",
 			name, plural(uint64(len(b.Entries())), "advertisement"), found, st.OffLink, st.Unsolicited, st.Malformed, st.Full)
 	}()
-	var timeout <-chan time.Time
-	if d := c.Duration("timeout"); d > 0 {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		timeout = t.C
-	}
-	for {
-		select {
-		case <-c.Context.Done():
-			return nil
-		case <-timeout:
-			if found == 0 {
-				return cli.Exit(fmt.Sprintf("%s: nothing found within %v", name, c.Duration("timeout")), exitTimeout)
-			}
-			return nil
-		case ev, ok := <-b.Events():
-			if !ok {
-				return failure(name, "the browser stopped")
-			}
-			if ev.Kind == ssdp.Found {
-				found++
-			}
-			printSSDP(stdout, ev, asJSON)
-		}
-	}
+	return followEvents(c, name, b.Events(), &found,
+		func(ev ssdp.Event) bool { return ev.Kind == ssdp.Found },
+		func(ev ssdp.Event) { printSSDP(stdout, ev, asJSON) },
+		func() error { return failure(name, "the browser stopped") })
 }
 
 func printSSDP(o *out, ev ssdp.Event, asJSON bool) {
@@ -281,4 +260,35 @@ func waitRun(c *cli.Context) {
 		return
 	}
 	<-c.Context.Done()
+}
+
+// followEvents prints each event of a browser until Ctrl-C, the end of
+// its events (stopped says why), or --timeout, which exits 3 when nothing
+// was found; found counts the events isFound says are finds.
+func followEvents[E any](c *cli.Context, name string, events <-chan E, found *int, isFound func(E) bool, print func(E), stopped func() error) error {
+	var timeout <-chan time.Time
+	if d := c.Duration("timeout"); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timeout = t.C
+	}
+	for {
+		select {
+		case <-c.Context.Done():
+			return nil
+		case <-timeout:
+			if *found == 0 {
+				return cli.Exit(fmt.Sprintf("%s: nothing found within %v", name, c.Duration("timeout")), exitTimeout)
+			}
+			return nil
+		case ev, ok := <-events:
+			if !ok {
+				return stopped()
+			}
+			if isFound(ev) {
+				*found++
+			}
+			print(ev)
+		}
+	}
 }
