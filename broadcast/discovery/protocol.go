@@ -84,12 +84,10 @@ type mdnsBrowse struct {
 	out     chan<- Event
 	done    chan struct{}
 	exited  chan struct{}
-	max     int
 
-	mu      sync.Mutex
-	peers   map[key]map[int]mdns.Event // by instance, then interface
-	browsed map[string]bool            // types browsed, lower case
-	refused uint64                     // new peers turned away at max
+	mu                           sync.Mutex
+	places[key, int, mdns.Event]                 // by instance, then interface
+	browsed                      map[string]bool // types browsed, lower case
 }
 
 func browseMDNS(cfg BrowserConfig, maxPeers int) (*Browser, error) {
@@ -108,9 +106,9 @@ func browseMDNS(cfg BrowserConfig, maxPeers int) (*Browser, error) {
 	}
 	events := make(chan Event)
 	m := &mdnsBrowse{
-		b: mb, all: cfg.Service == "", out: events, max: maxPeers,
+		b: mb, all: cfg.Service == "", out: events,
 		done: make(chan struct{}), exited: make(chan struct{}),
-		peers: make(map[key]map[int]mdns.Event), browsed: make(map[string]bool),
+		places: newPlaces[key, int](maxPeers, mdnsPeer), browsed: make(map[string]bool),
 	}
 	if m.all {
 		m.typesID, err = mb.BrowseTypes()
@@ -163,41 +161,7 @@ func (m *mdnsBrowse) run() {
 func (m *mdnsBrowse) apply(ev mdns.Event) (Event, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	k := key{strings.ToLower(ev.Service), ev.Instance}
-	ifs := m.peers[k]
-	var before Peer
-	had := len(ifs) > 0
-	if had {
-		before = mdnsPeer(ifs)
-	}
-	if ev.Kind == mdns.Lost {
-		delete(ifs, ev.IfIndex)
-	} else {
-		if ifs == nil {
-			if len(m.peers) >= m.max {
-				m.refused++
-				return Event{}, false
-			}
-			ifs = make(map[int]mdns.Event)
-			m.peers[k] = ifs
-		}
-		ifs[ev.IfIndex] = ev
-	}
-	if len(ifs) == 0 {
-		delete(m.peers, k)
-		if had {
-			return Event{Kind: Lost, Peer: before}, true
-		}
-		return Event{}, false
-	}
-	after := mdnsPeer(ifs)
-	switch {
-	case !had:
-		return Event{Kind: Found, Peer: after}, true
-	case !samePeer(&before, &after):
-		return Event{Kind: Updated, Peer: after}, true
-	}
-	return Event{}, false
+	return m.places.apply(key{strings.ToLower(ev.Service), ev.Instance}, ev.IfIndex, ev, ev.Kind == mdns.Lost)
 }
 
 // mdnsPeer gathers what each interface heard of one instance into a Peer:

@@ -84,11 +84,9 @@ type ssdpBrowse struct {
 	out    chan<- Event
 	done   chan struct{}
 	exited chan struct{}
-	max    int
 
-	mu      sync.Mutex
-	peers   map[string]map[ssdpWhere]ssdp.Entry // by USN
-	refused uint64                              // new peers turned away at max
+	mu                                    sync.Mutex
+	places[string, ssdpWhere, ssdp.Entry] // by USN, then interface and family
 }
 
 func browseSSDP(cfg BrowserConfig, maxPeers int) (*Browser, error) {
@@ -118,8 +116,8 @@ func browseSSDP(cfg BrowserConfig, maxPeers int) (*Browser, error) {
 
 func newSSDPBrowse(maxPeers int) *ssdpBrowse {
 	return &ssdpBrowse{
-		max: maxPeers, done: make(chan struct{}), exited: make(chan struct{}),
-		peers: make(map[string]map[ssdpWhere]ssdp.Entry),
+		done: make(chan struct{}), exited: make(chan struct{}),
+		places: newPlaces[string, ssdpWhere](maxPeers, ssdpPeer),
 	}
 }
 
@@ -154,41 +152,7 @@ func (s *ssdpBrowse) run() {
 func (s *ssdpBrowse) apply(ev ssdp.Event) (Event, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	es := s.peers[ev.USN]
-	var before Peer
-	had := len(es) > 0
-	if had {
-		before = ssdpPeer(es)
-	}
-	w := whereOf(&ev.Entry)
-	if ev.Kind == ssdp.Lost {
-		delete(es, w)
-	} else {
-		if es == nil {
-			if len(s.peers) >= s.max {
-				s.refused++
-				return Event{}, false
-			}
-			es = make(map[ssdpWhere]ssdp.Entry)
-			s.peers[ev.USN] = es
-		}
-		es[w] = ev.Entry
-	}
-	if len(es) == 0 {
-		delete(s.peers, ev.USN)
-		if had {
-			return Event{Kind: Lost, Peer: before}, true
-		}
-		return Event{}, false
-	}
-	after := ssdpPeer(es)
-	switch {
-	case !had:
-		return Event{Kind: Found, Peer: after}, true
-	case !samePeer(&before, &after):
-		return Event{Kind: Updated, Peer: after}, true
-	}
-	return Event{}, false
+	return s.places.apply(ev.USN, whereOf(&ev.Entry), ev.Entry, ev.Kind == ssdp.Lost)
 }
 
 // ssdpPeer gathers the entries of one USN into a Peer (the package
