@@ -152,7 +152,7 @@ func FuzzResponder(f *testing.F) {
 			}
 		}
 		fuzzDrive(t, r, func(at time.Time) { r.HandlePacket(at, fuzzPacket(b, port, flags)) })
-		if n := len(r.limiter.m); n > 4 {
+		if n := r.limiter.Len(); n > 4 {
 			t.Fatalf("unicast limiter holds %d sources; bound 4", n)
 		}
 	})

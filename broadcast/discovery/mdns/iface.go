@@ -1,11 +1,9 @@
 package mdns
 
 import (
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"slices"
-	"time"
 )
 
 // An Interface is what an engine knows of one network interface: the link
@@ -122,29 +120,6 @@ type Output struct {
 	Payload []byte
 	IfIndex int
 	Dst     netip.AddrPort
-}
-
-// jitter returns a duration drawn uniformly from [lo, hi].
-func jitter(r *rand.Rand, lo, hi time.Duration) time.Duration {
-	if hi <= lo {
-		return lo
-	}
-	return lo + time.Duration(r.Int64N(int64(hi-lo)+1))
-}
-
-func newRand(r *rand.Rand) *rand.Rand {
-	if r != nil {
-		return r
-	}
-	return rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
-}
-
-// earliest returns the earlier of two deadlines, the zero Time being none.
-func earliest(a, b time.Time) time.Time {
-	if a.IsZero() || !b.IsZero() && b.Before(a) {
-		return b
-	}
-	return a
 }
 
 // packResponses builds one or more multicast response messages

@@ -2,6 +2,7 @@ package mdns
 
 import (
 	"fmt"
+	"github.com/bcastdev/bcast/broadcast/discovery/internal/sched"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -124,7 +125,7 @@ func (l *lan) run(until time.Time) {
 		var next time.Time
 		for _, n := range l.nodes {
 			for _, e := range l.engines(n) {
-				next = earliest(next, e.NextDeadline())
+				next = sched.Earliest(next, e.NextDeadline())
 			}
 		}
 		if next.IsZero() || next.After(until) {

@@ -3,6 +3,7 @@ package mdns
 import (
 	"bytes"
 	"cmp"
+	"github.com/bcastdev/bcast/broadcast/discovery/internal/sched"
 	"slices"
 	"time"
 
@@ -40,7 +41,7 @@ func (r *Responder) probeDelay(now time.Time) time.Duration {
 	if n >= conflictLimit {
 		return conflictHold
 	}
-	return jitter(r.rnd, 0, probeWaitMax)
+	return sched.Jitter(r.rnd, 0, probeWaitMax)
 }
 
 // startGroup begins probing for g on ifc, if g is published there.

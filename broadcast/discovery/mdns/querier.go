@@ -3,6 +3,7 @@ package mdns
 import (
 	"cmp"
 	"fmt"
+	"github.com/bcastdev/bcast/broadcast/discovery/internal/sched"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -171,7 +172,7 @@ func NewQuerier(cfg QuerierConfig) *Querier {
 	if cfg.MaxInstances <= 0 {
 		cfg.MaxInstances = 1024
 	}
-	rnd := newRand(cfg.Rand)
+	rnd := sched.NewRand(cfg.Rand)
 	return &Querier{
 		cfg: cfg, rnd: rnd,
 		ifaces:       make(map[int]*Interface),
@@ -382,9 +383,9 @@ func (q *Querier) Poll(now time.Time) []Output {
 // NextDeadline is when Poll next has work, or the zero Time if nothing is
 // planned. After any call that feeds the querier, call Poll at once.
 func (q *Querier) NextDeadline() time.Time {
-	d := earliest(q.cache.nextDeadline(), q.wake)
+	d := sched.Earliest(q.cache.nextDeadline(), q.wake)
 	for _, qu := range q.questions {
-		d = earliest(d, qu.next)
+		d = sched.Earliest(d, qu.next)
 	}
 	return d
 }
@@ -472,7 +473,7 @@ func (q *Querier) reconcile(now time.Time) {
 						v.waitTXT = now
 					}
 					if complete = now.Sub(v.waitTXT) >= txtWait; !complete {
-						q.wake = earliest(q.wake, v.waitTXT.Add(txtWait))
+						q.wake = sched.Earliest(q.wake, v.waitTXT.Add(txtWait))
 					}
 				} else if st == lookNoTXT {
 					complete = true
@@ -504,12 +505,12 @@ func (q *Querier) reconcile(now time.Time) {
 			if qu.next.IsZero() && !q.answered(k, qu) {
 				// Its answers are gone: ask again, from the start.
 				qu.interval = firstInterval
-				qu.next = now.Add(jitter(q.rnd, firstQueryMin, firstQueryMax))
+				qu.next = now.Add(sched.Jitter(q.rnd, firstQueryMin, firstQueryMax))
 			}
 			continue
 		}
 		w.interval = firstInterval
-		w.next = now.Add(jitter(q.rnd, firstQueryMin, firstQueryMax))
+		w.next = now.Add(sched.Jitter(q.rnd, firstQueryMin, firstQueryMax))
 		q.questions[k] = w
 	}
 	for k := range q.questions {

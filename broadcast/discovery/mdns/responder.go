@@ -3,6 +3,7 @@ package mdns
 import (
 	"errors"
 	"fmt"
+	"github.com/bcastdev/bcast/broadcast/discovery/internal/sched"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -181,7 +182,7 @@ type Responder struct {
 	groups    map[ServiceID]*group
 	nextID    ServiceID
 	links     map[rlinkKey]*rlink
-	limiter   *limiter
+	limiter   *sched.Limiter
 	conflicts []time.Time // within the last conflictWindow
 	closed    bool
 	out       []Output
@@ -214,11 +215,11 @@ func NewResponder(cfg ResponderConfig) (*Responder, error) {
 		cfg.MaxUnicastSources = 256
 	}
 	r := &Responder{
-		cfg: cfg, rnd: newRand(cfg.Rand),
+		cfg: cfg, rnd: sched.NewRand(cfg.Rand),
 		ifaces:  make(map[int]*Interface),
 		groups:  make(map[ServiceID]*group),
 		links:   make(map[rlinkKey]*rlink),
-		limiter: newLimiter(cfg.UnicastRate, cfg.UnicastBurst, cfg.MaxUnicastSources),
+		limiter: sched.NewLimiter(cfg.UnicastRate, float64(cfg.UnicastBurst), cfg.MaxUnicastSources),
 	}
 	r.host = &group{id: HostID, label: cfg.Host, links: make(map[int]*glink)}
 	r.groups[HostID] = r.host
@@ -425,13 +426,13 @@ func (r *Responder) NextDeadline() time.Time {
 	for _, g := range r.groups {
 		for _, gl := range g.links {
 			if gl.state != established {
-				d = earliest(d, gl.next)
+				d = sched.Earliest(d, gl.next)
 			}
 		}
 	}
 	for _, l := range r.links {
 		for _, p := range l.pending {
-			d = earliest(d, p.due)
+			d = sched.Earliest(d, p.due)
 		}
 	}
 	return d
@@ -617,7 +618,7 @@ func (r *Responder) handleQuery(now time.Time, ifc *Interface, k rlinkKey, p Pac
 	case allUnique && len(m.Questions) == 1:
 		lo, hi = 0, 0
 	}
-	due := now.Add(jitter(r.rnd, lo, hi))
+	due := now.Add(sched.Jitter(r.rnd, lo, hi))
 	for _, a := range multi {
 		r.schedule(now, k, a.rec, due, lo, gap, src)
 	}
@@ -686,7 +687,7 @@ func nameOf(owned []owned, name string) string {
 // unicastReply answers QU questions and queries sent to our unicast
 // address (RFC 6762 §5.4, §5.5), to the querier alone.
 func (r *Responder) unicastReply(now time.Time, ifc *Interface, p Packet, m *Message, answers []answer) {
-	if !r.limiter.allow(now, p.Src.Addr()) {
+	if !r.limiter.Take(now, p.Src.Addr().Unmap(), 1) {
 		r.stats.UnicastLimited++
 		return
 	}
@@ -706,7 +707,7 @@ func (r *Responder) unicastReply(now time.Time, ifc *Interface, p Packet, m *Mes
 // its ID and questions, TTLs of at most 10 s, and no cache-flush bits,
 // which such a resolver would take for part of the class.
 func (r *Responder) legacyReply(now time.Time, ifc *Interface, p Packet, m *Message, answers []answer) {
-	if !r.limiter.allow(now, p.Src.Addr()) {
+	if !r.limiter.Take(now, p.Src.Addr().Unmap(), 1) {
 		r.stats.UnicastLimited++
 		return
 	}

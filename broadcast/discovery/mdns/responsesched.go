@@ -2,6 +2,7 @@ package mdns
 
 import (
 	"cmp"
+	"github.com/bcastdev/bcast/broadcast/discovery/internal/sched"
 	"net/netip"
 	"slices"
 	"time"
@@ -94,7 +95,7 @@ func (r *Responder) schedule(now time.Time, k rlinkKey, rec Record, due time.Tim
 		var join time.Time
 		for _, p := range l.pending {
 			if !p.due.Before(now.Add(lo)) && !p.due.After(now.Add(aggregateMax)) {
-				join = earliest(join, p.due)
+				join = sched.Earliest(join, p.due)
 			}
 		}
 		if !join.IsZero() {

@@ -2,6 +2,7 @@ package ssdp
 
 import (
 	"fmt"
+	"github.com/bcastdev/bcast/broadcast/discovery/internal/sched"
 	"maps"
 	"math/rand/v2"
 	"net/netip"
@@ -120,8 +121,8 @@ type Advertiser struct {
 	configID  int64
 	ifaces    map[int]*adIface
 	pending   []pending
-	perSource *limiter
-	total     *limiter
+	perSource *sched.Limiter
+	total     *sched.Limiter
 	closed    bool
 	out       []Output
 	stats     AdvertiserStats
@@ -182,11 +183,11 @@ func NewAdvertiser(cfg AdvertiserConfig) (*Advertiser, error) {
 		cfg.MaxPending = 4096
 	}
 	return &Advertiser{
-		cfg: cfg, fam: fam, rnd: newRand(cfg.Rand), targets: targets,
+		cfg: cfg, fam: fam, rnd: sched.NewRand(cfg.Rand), targets: targets,
 		maxAge: int(cfg.MaxAge / time.Second), bootID: cfg.BootID, configID: cfg.ConfigID,
 		ifaces:    map[int]*adIface{},
-		perSource: newLimiter(cfg.ResponseRate, float64(cfg.ResponseBurst), cfg.MaxSources),
-		total:     newLimiter(cfg.TotalRate, cfg.TotalRate, 1),
+		perSource: sched.NewLimiter(cfg.ResponseRate, float64(cfg.ResponseBurst), cfg.MaxSources),
+		total:     sched.NewLimiter(cfg.TotalRate, cfg.TotalRate, 1),
 	}, nil
 }
 
@@ -224,7 +225,7 @@ func (a *Advertiser) UpdateInterface(now time.Time, ifc Interface) {
 	case !ifc.usable():
 		st.next, st.quickLeft = time.Time{}, 0
 	case fresh && !a.closed:
-		st.next = now.Add(jitter(a.rnd, 0, announceDelay))
+		st.next = now.Add(sched.Jitter(a.rnd, 0, announceDelay))
 		st.quickLeft = 2
 	}
 }
@@ -327,7 +328,7 @@ func (a *Advertiser) HandlePacket(now time.Time, p Packet) {
 		return
 	}
 	if len(a.pending)+len(answers) > a.cfg.MaxPending ||
-		!a.perSource.take(now, src, len(answers)) || !a.total.take(now, netip.Addr{}, len(answers)) {
+		!a.perSource.Take(now, src.Unmap().WithZone(""), len(answers)) || !a.total.Take(now, netip.Addr{}, len(answers)) {
 		a.stats.RateLimited++
 		return
 	}
@@ -335,7 +336,7 @@ func (a *Advertiser) HandlePacket(now time.Time, p Packet) {
 	for _, q := range answers {
 		// Each answer gets its own delay within MX (UDA 1.1 §1.3.3), so
 		// that a search for ssdp:all does not come back as one burst.
-		q.due = now.Add(jitter(a.rnd, 0, window))
+		q.due = now.Add(sched.Jitter(a.rnd, 0, window))
 		a.pending = append(a.pending, q)
 	}
 }
@@ -436,7 +437,7 @@ func (a *Advertiser) Poll(now time.Time) []Output {
 // within its lifetime and hosts started together drift apart.
 func (a *Advertiser) reannounce() time.Duration {
 	age := time.Duration(a.maxAge) * time.Second
-	return jitter(a.rnd, age*2/5, age/2-time.Millisecond)
+	return sched.Jitter(a.rnd, age*2/5, age/2-time.Millisecond)
 }
 
 // NextDeadline is when Poll has something to do next; the zero Time if
@@ -445,11 +446,11 @@ func (a *Advertiser) NextDeadline() time.Time {
 	var t time.Time
 	if !a.closed {
 		for _, st := range a.ifaces {
-			t = earliest(t, st.next)
+			t = sched.Earliest(t, st.next)
 		}
 	}
 	for _, q := range a.pending {
-		t = earliest(t, q.due)
+		t = sched.Earliest(t, q.due)
 	}
 	return t
 }

@@ -2,10 +2,8 @@ package ssdp
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/netip"
-	"time"
 )
 
 // An Interface is what an engine knows of one network interface: the link
@@ -205,76 +203,4 @@ func (k EventKind) String() string {
 		return "lost"
 	}
 	return fmt.Sprintf("EventKind(%d)", int(k))
-}
-
-// jitter returns a duration drawn uniformly from [lo, hi].
-func jitter(r *rand.Rand, lo, hi time.Duration) time.Duration {
-	if hi <= lo {
-		return lo
-	}
-	return lo + time.Duration(r.Int64N(int64(hi-lo)+1))
-}
-
-func newRand(r *rand.Rand) *rand.Rand {
-	if r != nil {
-		return r
-	}
-	return rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
-}
-
-// earliest returns the earlier of two deadlines, the zero Time being none.
-func earliest(a, b time.Time) time.Time {
-	if a.IsZero() || !b.IsZero() && b.Before(a) {
-		return b
-	}
-	return a
-}
-
-// limiter is a token bucket per key with a bounded table: it decides
-// whether a source may have n more responses. When the table is full, the
-// key heard from least recently gives up its slot.
-type limiter struct {
-	rate  float64 // tokens per second
-	burst float64
-	max   int
-	m     map[netip.Addr]*bucket
-}
-
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-func newLimiter(rate, burst float64, max int) *limiter {
-	return &limiter{rate: rate, burst: burst, max: max, m: make(map[netip.Addr]*bucket)}
-}
-
-// take takes n tokens for a if it has them all, and reports whether it
-// did.
-func (l *limiter) take(now time.Time, a netip.Addr, n int) bool {
-	a = a.Unmap().WithZone("")
-	b := l.m[a]
-	if b == nil {
-		if len(l.m) >= l.max {
-			var oldest netip.Addr
-			var t time.Time
-			for k, v := range l.m {
-				if t.IsZero() || v.last.Before(t) {
-					oldest, t = k, v.last
-				}
-			}
-			delete(l.m, oldest)
-		}
-		b = &bucket{tokens: l.burst, last: now}
-		l.m[a] = b
-	}
-	if d := now.Sub(b.last); d > 0 {
-		b.tokens = min(l.burst, b.tokens+d.Seconds()*l.rate)
-		b.last = now
-	}
-	if b.tokens < float64(n) {
-		return false
-	}
-	b.tokens -= float64(n)
-	return true
 }

@@ -3,6 +3,7 @@ package ssdp
 import (
 	"cmp"
 	"fmt"
+	"github.com/bcastdev/bcast/broadcast/discovery/internal/sched"
 	"maps"
 	"math/rand/v2"
 	"net/netip"
@@ -204,7 +205,7 @@ func NewSearcher(cfg SearcherConfig) (*Searcher, error) {
 		cfg.Unicast = netip.AddrPortFrom(u, cfg.Unicast.Port())
 	}
 	return &Searcher{
-		cfg: cfg, fam: fam, rnd: newRand(cfg.Rand),
+		cfg: cfg, fam: fam, rnd: sched.NewRand(cfg.Rand),
 		ifaces:  map[int]*Interface{},
 		bursts:  map[int]*burst{},
 		sent:    map[int]time.Time{},
@@ -531,11 +532,11 @@ func (s *Searcher) send(now time.Time, idx int) {
 func (s *Searcher) NextDeadline() time.Time {
 	var t time.Time
 	for _, b := range s.bursts {
-		t = earliest(t, b.next)
+		t = sched.Earliest(t, b.next)
 	}
-	t = earliest(t, s.rescan)
+	t = sched.Earliest(t, s.rescan)
 	for _, e := range s.entries {
-		t = earliest(t, e.Expires)
+		t = sched.Earliest(t, e.Expires)
 	}
 	return t
 }
