@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bcastdev/bcast/internal/cmdline"
 	"os"
 	"os/exec"
 	"syscall"
@@ -145,7 +146,7 @@ func (h *Host) Command(ctx context.Context, name string, args ...string) *exec.C
 	argv := append([]string{"ip", "netns", "exec", h.ns.name, name}, args...)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	h.lab.t.Logf("$ %s &", shellQuote(argv))
+	h.lab.t.Logf("$ %s &", cmdline.ShellQuote(argv))
 	l := h.lab
 	l.mu.Lock()
 	switch {
@@ -178,13 +179,13 @@ func (h *Host) killProcs() error {
 			continue
 		}
 		pid := c.Process.Pid
-		l.t.Logf("$ kill -KILL %d  # %s", pid, shellQuote(c.Args))
+		l.t.Logf("$ kill -KILL %d  # %s", pid, cmdline.ShellQuote(c.Args))
 		if err != nil {
-			errs = append(errs, fmt.Errorf("kill pid %d (%s): %w", pid, shellQuote(c.Args), err))
+			errs = append(errs, fmt.Errorf("kill pid %d (%s): %w", pid, cmdline.ShellQuote(c.Args), err))
 			continue
 		}
 		if err := waitExit(pid, ReadyTimeout); err != nil {
-			errs = append(errs, fmt.Errorf("pid %d (%s): %w", pid, shellQuote(c.Args), err))
+			errs = append(errs, fmt.Errorf("pid %d (%s): %w", pid, cmdline.ShellQuote(c.Args), err))
 		}
 	}
 	return errors.Join(errs...)

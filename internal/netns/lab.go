@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bcastdev/bcast/internal/cmdline"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -192,7 +193,7 @@ func (l *Lab) ipOutput(ns string, cmds ...[]string) ([]byte, error) {
 	var stdin, shown string
 	if len(cmds) == 1 {
 		argv = append(argv, cmds[0]...)
-		shown = shellQuote(argv)
+		shown = cmdline.ShellQuote(argv)
 	} else {
 		argv = append(argv, "-batch", "-")
 		var b strings.Builder
@@ -203,7 +204,7 @@ func (l *Lab) ipOutput(ns string, cmds ...[]string) ([]byte, error) {
 			b.WriteByte('\n')
 		}
 		stdin = b.String()
-		shown = shellQuote(argv) + " <<'EOF'\n" + stdin + "EOF"
+		shown = cmdline.ShellQuote(argv) + " <<'EOF'\n" + stdin + "EOF"
 	}
 	l.logf("$ %s", shown)
 	ctx, cancel := context.WithTimeout(context.Background(), ipTimeout)
@@ -219,7 +220,7 @@ func (l *Lab) ipOutput(ns string, cmds ...[]string) ([]byte, error) {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w after %v", err, ipTimeout)
 		}
-		return out, fmt.Errorf("netns: %s: %w: %s", shellQuote(argv), err, bytes.TrimSpace(stderr.Bytes()))
+		return out, fmt.Errorf("netns: %s: %w: %s", cmdline.ShellQuote(argv), err, bytes.TrimSpace(stderr.Bytes()))
 	}
 	return out, nil
 }
@@ -241,7 +242,7 @@ func (l *Lab) run(ctx context.Context, argv []string) ([]byte, error) {
 		ctx, cancel = context.WithTimeout(ctx, RunTimeout)
 		defer cancel()
 	}
-	line := shellQuote(argv)
+	line := cmdline.ShellQuote(argv)
 	l.t.Logf("$ %s", line)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	// A grandchild that inherits the output pipe must not hold Run past

@@ -67,30 +67,3 @@ func sysctlPath(key string) (string, error) {
 	}
 	return "/proc/sys/" + p, nil
 }
-
-// shellQuote renders argv so that a person can paste the logged line into
-// a shell and get the same command.
-func shellQuote(argv []string) string {
-	var b strings.Builder
-	for i, a := range argv {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		if a != "" && strings.IndexFunc(a, unsafeShellRune) < 0 {
-			b.WriteString(a)
-			continue
-		}
-		b.WriteByte('\'')
-		b.WriteString(strings.ReplaceAll(a, "'", `'\''`))
-		b.WriteByte('\'')
-	}
-	return b.String()
-}
-
-func unsafeShellRune(r rune) bool {
-	switch {
-	case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
-		return false
-	}
-	return !strings.ContainsRune("_-.,/:=+@%", r)
-}

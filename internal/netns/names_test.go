@@ -1,6 +1,7 @@
 package netns
 
 import (
+	"github.com/bcastdev/bcast/internal/cmdline"
 	"net/netip"
 	"os/exec"
 	"path"
@@ -81,7 +82,7 @@ func FuzzSysctlPath(f *testing.F) {
 
 func TestShellQuote(t *testing.T) {
 	argv := []string{"ip", "-n", "b1234-a1", "addr", "add", "10.0.0.1/24", "it's", "a b", "", "$HOME", "x;y", "fd00::1"}
-	got := shellQuote(argv)
+	got := cmdline.ShellQuote(argv)
 	want := `ip -n b1234-a1 addr add 10.0.0.1/24 'it'\''s' 'a b' '' '$HOME' 'x;y' fd00::1`
 	if got != want {
 		t.Errorf("shellQuote = %s; want %s", got, want)
@@ -91,7 +92,7 @@ func TestShellQuote(t *testing.T) {
 	if err != nil {
 		t.Skip("no sh to check the quoting against")
 	}
-	out, err := exec.Command(sh, "-c", `printf '%s\n' `+shellQuote(argv[1:])).Output()
+	out, err := exec.Command(sh, "-c", `printf '%s\n' `+cmdline.ShellQuote(argv[1:])).Output()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package netns
 import (
 	"errors"
 	"fmt"
+	"github.com/bcastdev/bcast/internal/cmdline"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -158,7 +159,7 @@ func (l *Lab) setSysctls(ns *namespace, kvs [][2]string) error {
 		paths[i] = p
 		argv = append(argv, kv[0]+"="+kv[1])
 	}
-	l.logf("$ %s", shellQuote(argv))
+	l.logf("$ %s", cmdline.ShellQuote(argv))
 	return ns.do(func() error {
 		for i, kv := range kvs {
 			if err := writeSysctl(paths[i], kv[1]); err != nil {
