@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -519,35 +518,26 @@ func watchIdle(ctx context.Context, idle time.Duration, st *connectStats, cancel
 }
 
 // pumpIn reads standard input and hands it to send: with lines, one line
-// (with its newline) at a time; otherwise each read as it comes. --crlf
-// turns LF into CRLF. It returns nil at the end of input.
+// (with its newline) at a time, through send's readLines (a line longer
+// than any datagram is an error, not a buffer that grows without end);
+// otherwise each read as it comes. --crlf turns LF into CRLF. It returns
+// nil at the end of input.
 func pumpIn(ctx context.Context, p *connectPlan, in io.Reader, send func([]byte) error) error {
 	if in == nil {
 		return nil
 	}
 	dgramMode := p.network == "udp" || p.network == "unixgram"
 	if dgramMode && p.lines {
-		r := bufio.NewReaderSize(in, 64<<10)
-		for {
-			line, err := r.ReadBytes('\n')
-			if len(line) > 0 {
-				if p.crlf {
-					line = crlf(line)
-				}
-				if serr := send(line); serr != nil {
-					return serr
-				}
+		err := readLines(ctx, in, maxPayload6, func(line []byte) error {
+			if p.crlf {
+				line = crlf(line)
 			}
-			if err == io.EOF {
-				return nil
-			}
-			if err != nil {
-				return fmt.Errorf("reading standard input: %w", err)
-			}
-			if ctx.Err() != nil {
-				return nil
-			}
+			return send(line)
+		})
+		if ctx.Err() != nil {
+			return nil // the session ends; what was read is what was sent
 		}
+		return err
 	}
 	buf := make([]byte, 64<<10)
 	for {
