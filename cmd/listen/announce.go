@@ -64,18 +64,9 @@ func parseAnnounce(c *cli.Context, announce bool) (*discovery.AnnouncerConfig, e
 		}
 		cfg.Instance, fromHost = instanceFromHost(host), true
 	}
-	for _, kv := range c.StringSlice("text") {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			return nil, fmt.Errorf("--text %q: want KEY=VALUE", kv)
-		}
-		if cfg.Text == nil {
-			cfg.Text = map[string]string{}
-		}
-		if _, dup := cfg.Text[k]; dup {
-			return nil, fmt.Errorf("--text %q: key %q given twice", kv, k)
-		}
-		cfg.Text[k] = v
+	var err error
+	if cfg.Text, err = parseText(c); err != nil {
+		return nil, err
 	}
 	probe := discovery.Message{Type: discovery.TypeAnnounce, TTL: 1, Service: cfg.Service, Instance: cfg.Instance, Text: cfg.Text}
 	if err := probe.Validate(); err != nil {
@@ -123,18 +114,9 @@ func parseAnnounceMDNS(c *cli.Context, cfg *discovery.AnnouncerConfig) (*discove
 		}
 		cfg.Instance, _, _ = strings.Cut(host, ".")
 	}
-	for _, kv := range c.StringSlice("text") {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			return nil, fmt.Errorf("--text %q: want KEY=VALUE", kv)
-		}
-		if cfg.Text == nil {
-			cfg.Text = map[string]string{}
-		}
-		if _, dup := cfg.Text[k]; dup {
-			return nil, fmt.Errorf("--text %q: key %q given twice", kv, k)
-		}
-		cfg.Text[k] = v
+	var err error
+	if cfg.Text, err = parseText(c); err != nil {
+		return nil, err
 	}
 	cfg.Link.Interfaces = append(c.StringSlice("discovery-iface"), c.StringSlice("discovery-interface")...)
 	for _, n := range cfg.Link.Interfaces {
@@ -143,6 +125,25 @@ func parseAnnounceMDNS(c *cli.Context, cfg *discovery.AnnouncerConfig) (*discove
 		}
 	}
 	return cfg, nil
+}
+
+// parseText reads the --text KEY=VALUE pairs; nil when there are none.
+func parseText(c *cli.Context) (map[string]string, error) {
+	var text map[string]string
+	for _, kv := range c.StringSlice("text") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return nil, fmt.Errorf("--text %q: want KEY=VALUE", kv)
+		}
+		if text == nil {
+			text = map[string]string{}
+		}
+		if _, dup := text[k]; dup {
+			return nil, fmt.Errorf("--text %q: key %q given twice", kv, k)
+		}
+		text[k] = v
+	}
+	return text, nil
 }
 
 // instanceFromHost makes the default instance id of a host name. Linux
