@@ -413,22 +413,23 @@ func connectProblem(err error, to dgram.Addr) string {
 	if err == nil {
 		return "no address to connect to"
 	}
-	switch dgram.Errno(err) {
+	// dgram.Strerror says the errno in words with its name; what follows
+	// says where, and what it means here.
+	e, peer := dgram.Errno(err), peerText(to)
+	switch e {
 	case unix.ECONNREFUSED:
-		return fmt.Sprintf("connection refused (ECONNREFUSED) by %s: nothing listens there", peerText(to))
-	case unix.ECONNRESET:
-		return fmt.Sprintf("connection reset by peer (ECONNRESET) %s", peerText(to))
-	case unix.EHOSTUNREACH:
-		return fmt.Sprintf("no route to host (EHOSTUNREACH) %s", peerText(to))
+		return fmt.Sprintf("%s by %s: nothing listens there", dgram.Strerror(e), peer)
+	case unix.ECONNRESET, unix.EHOSTUNREACH:
+		return fmt.Sprintf("%s %s", dgram.Strerror(e), peer)
 	case unix.ENETUNREACH:
-		return fmt.Sprintf("network is unreachable (ENETUNREACH) for %s: no route; check the address, or --iface", peerText(to))
+		return fmt.Sprintf("%s for %s: no route; check the address, or --iface", dgram.Strerror(e), peer)
 	case unix.ETIMEDOUT:
-		return fmt.Sprintf("connection timed out (ETIMEDOUT) to %s", peerText(to))
+		return fmt.Sprintf("%s to %s", dgram.Strerror(e), peer)
 	case unix.ENOENT:
-		return fmt.Sprintf("no socket at %s (ENOENT)", peerText(to))
+		return fmt.Sprintf("no socket at %s (ENOENT)", peer)
 	case unix.EACCES:
 		if to.Unix {
-			return fmt.Sprintf("permission denied (EACCES) on %s", peerText(to))
+			return fmt.Sprintf("%s on %s", dgram.Strerror(e), peer)
 		}
 	}
 	return explained(err)
