@@ -25,9 +25,11 @@ const (
 	// MetaTime: Time, the kernel's receive timestamp (SO_TIMESTAMPNS);
 	// the zero Time without it.
 	MetaTime
-	// MetaDrops: Drops, the socket's drop counter (SO_RXQ_OVFL); the
-	// kernel attaches it only once it has dropped something, so it costs
-	// nothing until then. Receiver.Drops needs it too.
+	// MetaDrops: Packet.Drops, the socket's drop counter as each datagram
+	// was queued (SO_RXQ_OVFL). The kernel attaches it from the first drop
+	// on, to every datagram after: a control message per datagram for the
+	// rest of a lossy run. Receiver.Drops reads the same counter on demand
+	// without it.
 	MetaDrops
 
 	// MetaNone asks for none of the above: the zero Metadata means

@@ -330,10 +330,18 @@ func (r *Receiver) Socket() *dgram.Socket { return r.sock }
 // was asked for.
 func (r *Receiver) LocalAddr() netip.AddrPort { return r.local }
 
-// Drops is the latest SO_RXQ_OVFL count seen: datagrams the kernel dropped
-// on this socket for lack of buffer space. The kernel reports it with the
-// next datagram that does arrive, so it lags the drops themselves.
-func (r *Receiver) Drops() uint32 { return r.drops.Load() }
+// Drops is how many datagrams the kernel has dropped on this socket for
+// lack of buffer space, read now (dgram.Socket.Drops, SO_MEMINFO), whatever
+// the Metadata: a loop that shows the count once a second needs no control
+// message per datagram for it. Should that read fail, it is the latest
+// SO_RXQ_OVFL count seen (MetaDrops), which lags: the kernel attaches it to
+// the next datagram that does arrive.
+func (r *Receiver) Drops() uint32 {
+	if n, err := r.sock.Drops(); err == nil {
+		return n
+	}
+	return r.drops.Load()
+}
 
 // Filtered is how many datagrams Receive has skipped because they arrived
 // on an interface other than ReceiverConfig.Iface.

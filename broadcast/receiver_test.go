@@ -337,8 +337,10 @@ func TestFillFilterAndOwn(t *testing.T) {
 	if string(out[1].Data) != "c" || !out[1].Own {
 		t.Errorf("own packet: %+v; want data c, own", out[1])
 	}
-	if out[0].Drops != 11 || r.Drops() != 11 {
-		t.Errorf("drops %d / %d; want 11", out[0].Drops, r.Drops())
+	// Packet.Drops is what the control message said; Receiver.Drops asks
+	// the socket itself, which has dropped nothing.
+	if out[0].Drops != 11 || r.Drops() != 0 {
+		t.Errorf("drops %d / %d; want 11 in the packet and 0 from the socket", out[0].Drops, r.Drops())
 	}
 	if out[0].TOS != 0 || !out[0].Time.IsZero() {
 		t.Errorf("absent TOS and timestamp: %d %v; want 0 and the zero Time", out[0].TOS, out[0].Time)
@@ -442,5 +444,40 @@ func TestListenErrors(t *testing.T) {
 			r.Close()
 			t.Errorf("Listen(%+v): no error", cfg)
 		}
+	}
+}
+
+// Receiver.Drops counts the kernel's drops with no control message asked
+// for: every datagram sent over loopback is either received or dropped.
+func TestDropsWithoutControlMessages(t *testing.T) {
+	r := listen(t, ReceiverConfig{Metadata: MetaNone, RecvBuffer: 1})
+	s := newSender(t, SenderConfig{})
+	to := netip.AddrPortFrom(loopback, port(r))
+	const sent = 200
+	payload := make([]byte, 1000)
+	for range sent {
+		if err := s.Send(payload, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := make([]Packet, 8)
+	received := 0
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		n, err := r.Receive(ctx, out)
+		cancel()
+		if err != nil {
+			break
+		}
+		received += n
+		for _, p := range out[:n] {
+			if p.Drops != 0 {
+				t.Fatalf("Packet.Drops %d without MetaDrops; want 0", p.Drops)
+			}
+		}
+	}
+	drops := r.Drops()
+	if drops == 0 || received+int(drops) != sent {
+		t.Errorf("received %d + dropped %d; want %d in all, some dropped (a receive buffer of one datagram)", received, drops, sent)
 	}
 }

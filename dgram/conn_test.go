@@ -393,3 +393,37 @@ func TestContextAlreadyDone(t *testing.T) {
 		t.Errorf("the waiting datagram after the cancelled call: %d, %v; want it still there", n, err)
 	}
 }
+
+// Drops reads the kernel's drop counter: over loopback every datagram is
+// either queued or dropped, so the two add up to what was sent.
+func TestDrops(t *testing.T) {
+	rx, tx, to := udpPair(t, unix.AF_INET)
+	if d, err := rx.Drops(); err != nil || d != 0 {
+		t.Fatalf("Drops on a new socket: %d, %v; want 0", d, err)
+	}
+	if err := rx.SetOptionInt(unix.SOL_SOCKET, unix.SO_RCVBUF, 1); err != nil {
+		t.Fatal(err)
+	}
+	const sent = 100
+	payload := make([]byte, 1000)
+	for range sent {
+		if _, err := tx.SendTo(payload, 0, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf := make([]byte, 2000)
+	received := 0
+	for range sent {
+		if _, _, err := rx.RecvFrom(buf, unix.MSG_DONTWAIT); err != nil {
+			break
+		}
+		received++
+	}
+	d, err := rx.Drops()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d == 0 || received+int(d) != sent {
+		t.Errorf("received %d + dropped %d; want %d, some dropped", received, d, sent)
+	}
+}

@@ -253,6 +253,28 @@ func (s *Socket) setBuffer(force, plain, bytes int) (int, error) {
 	return got, err
 }
 
+// skMeminfoDrops is SK_MEMINFO_DROPS, the index of the drop counter in
+// SO_MEMINFO's array of u32 (linux/sock_diag.h; the array has held it since
+// Linux 4.7, and a shorter answer from an older kernel is an error here).
+const skMeminfoDrops = 8
+
+// Drops is how many datagrams the kernel has dropped on this socket (the
+// socket's sk_drops: a full receive buffer, mostly), read now with
+// getsockopt SO_MEMINFO. It is the counter SO_RXQ_OVFL attaches to received
+// datagrams, without asking for a control message per datagram, and without
+// waiting for the next datagram to arrive. It wraps at 2^32.
+func (s *Socket) Drops() (uint32, error) {
+	var info [skMeminfoDrops + 1]uint32
+	b, err := s.OptionBytes(unix.SOL_SOCKET, unix.SO_MEMINFO, unsafe.Slice((*byte)(unsafe.Pointer(&info[0])), len(info)*4))
+	if err != nil {
+		return 0, err
+	}
+	if len(b) < len(info)*4 {
+		return 0, fmt.Errorf("dgram: SO_MEMINFO: the kernel gave %d bytes, too few to hold the drop counter", len(b))
+	}
+	return info[skMeminfoDrops], nil
+}
+
 // SetSendBuffer is SetRecvBuffer for SO_SNDBUF.
 func (s *Socket) SetSendBuffer(bytes int) (int, error) {
 	return s.setBuffer(unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, bytes)

@@ -167,12 +167,13 @@ func planListen(c *cli.Context) (*listenPlan, error) {
 	}
 	if p.quiet {
 		// No line per datagram: ask the kernel only for what the counts
-		// use, the drop counter, and for --seq the arrival timestamp its
-		// delay and jitter are measured by. Each control message left out
-		// is CPU saved per datagram under a flood.
-		p.cfg.Metadata = broadcast.MetaDrops
+		// use, for --seq the arrival timestamp its delay and jitter are
+		// measured by. Each control message left out is CPU saved per
+		// datagram under a flood; the drop counter is read from the socket
+		// when a line or the summary shows it (Receiver.Drops).
+		p.cfg.Metadata = broadcast.MetaNone
 		if p.stamp {
-			p.cfg.Metadata |= broadcast.MetaTime
+			p.cfg.Metadata = broadcast.MetaTime
 		}
 		// The receive loop owns its goroutine: under a flood it waits in
 		// the kernel between bursts instead of parking in the poller.
@@ -394,7 +395,7 @@ func runListen(c *cli.Context) error {
 	start := time.Now()
 	stopProgress := func() {}
 	if p.progress {
-		stopProgress = everySecond(stderr, start, st.progressLine(p.stamp))
+		stopProgress = everySecond(stderr, start, st.progressLine(p.stamp, r.Drops))
 	}
 	defer stopProgress()
 
@@ -509,12 +510,16 @@ func runListen(c *cli.Context) error {
 }
 
 // progressLine returns the line of each second: with --seq the tracker's
-// counts, without it what arrived; the rate is of the last second.
-func (st *listenState) progressLine(stamp bool) func(time.Duration) string {
+// counts, without it what arrived; the rate is of the last second. drops
+// reads the kernel's drop counter, which a quiet listener does not get
+// with each datagram.
+func (st *listenState) progressLine(stamp bool, drops func() uint32) func(time.Duration) string {
 	var last uint64
 	return func(elapsed time.Duration) string {
+		d := drops()
 		st.mu.Lock()
 		defer st.mu.Unlock()
+		st.drops = max(st.drops, d)
 		if !stamp {
 			line := fmt.Sprintf("[%5.0fs] received %d rate %d/s bytes %d drops %d",
 				elapsed.Seconds(), st.datagrams, st.datagrams-last, st.bytes, st.drops)
