@@ -29,6 +29,10 @@ type batchOp struct {
 	// wrote is how many leading headers the kernel may have written back
 	// since they were last reset: the count the last recvmmsg returned.
 	wrote int
+	// vlen is how many of hdrs the call offers: all of them, or for a
+	// receive into a prefix of the messages they were built for, that
+	// prefix.
+	vlen int
 
 	// For RecvBatchWait: the caller's context and why the wait ended.
 	ctx  context.Context
@@ -96,14 +100,19 @@ func (s *Socket) dropRecvOp() {
 }
 
 // prepareRecv readies the headers for a recvmmsg into ms. When they were
-// built for the same ms by the previous call, it only checks that every
-// buffer and control buffer is still the one they point at, and resets the
-// in/out lengths (msg_controllen, msg_namelen) of the headers the kernel
-// wrote back, the few the last call returned: loads and compares instead of
-// rebuilding. Anything changed means a full rebuild.
+// built for the same ms (or for a longer slice of the same messages, of
+// which ms is the start) by an earlier call, it only checks that every
+// buffer and control buffer of ms is still the one they point at, and
+// resets the in/out lengths (msg_controllen, msg_namelen) of the headers the
+// kernel wrote back, the few the last call returned: loads and compares
+// instead of rebuilding. Anything changed means a full rebuild. The check
+// costs a few nanoseconds per message offered, so a caller that offers a
+// prefix sized to what arrives (broadcast.Receiver does) pays for that
+// prefix only.
 func (op *batchOp) prepareRecv(ms []Message, family int) error {
-	if op.recvFor == &ms[0] && len(op.hdrs) == len(ms) && op.stillRecv(ms) {
+	if op.recvFor == &ms[0] && len(ms) <= len(op.hdrs) && op.stillRecv(ms) {
 		op.resetWritten(ms)
+		op.vlen = len(ms)
 		return nil
 	}
 	op.recvFor = nil
@@ -114,9 +123,10 @@ func (op *batchOp) prepareRecv(ms []Message, family int) error {
 	return nil
 }
 
-// stillRecv reports whether the receive headers still describe ms. It only
-// reads: a header the kernel did not write still holds the control length
-// it was given, which must be the whole control buffer.
+// stillRecv reports whether the receive headers still describe ms, the
+// whole batch they were built for or its start. It only reads: a header the
+// kernel did not write still holds the control length it was given, which
+// must be the whole control buffer.
 func (op *batchOp) stillRecv(ms []Message) bool {
 	iovs, hdrs := op.iovs, op.hdrs[:len(ms)]
 	k := 0
@@ -138,7 +148,8 @@ func (op *batchOp) stillRecv(ms []Message) bool {
 			return false
 		}
 	}
-	return k == len(iovs)
+	// The whole batch must account for every iovec; a prefix for its own.
+	return len(ms) < len(op.hdrs) || k == len(iovs)
 }
 
 // resetWritten gives back the whole control and name buffers to the headers
@@ -171,6 +182,7 @@ func (op *batchOp) prepare(ms []Message, recv bool, family int) error {
 	}
 	op.hdrs, op.names = op.hdrs[:n], op.names[:n]
 	op.wrote = 0
+	op.vlen = n
 	niov := 0
 	for i := range ms {
 		niov += len(ms[i].Buffers)
@@ -219,6 +231,7 @@ func (op *batchOp) prepare(ms []Message, recv bool, family int) error {
 					return err
 				}
 				op.hdrs, op.names = op.hdrs[:i], op.names[:i]
+				op.vlen = i
 				return nil
 			}
 			h.Hdr.Name = (*byte)(ra.ptr())
@@ -232,7 +245,7 @@ func (op *batchOp) prepare(ms []Message, recv bool, family int) error {
 // false parks the goroutine in the poller.
 func (op *batchOp) call(fd uintptr) bool {
 	for {
-		r, _, e := unix.Syscall6(op.trap, fd, uintptr(unsafe.Pointer(&op.hdrs[0])), uintptr(len(op.hdrs)), uintptr(op.flags), 0, 0)
+		r, _, e := unix.Syscall6(op.trap, fd, uintptr(unsafe.Pointer(&op.hdrs[0])), uintptr(op.vlen), uintptr(op.flags), 0, 0)
 		if e == unix.EINTR {
 			continue
 		}

@@ -98,3 +98,49 @@ func TestRecvBatchSeesChangedMessages(t *testing.T) {
 		t.Error("Close kept the receive scratch (and the caller's buffers)")
 	}
 }
+
+// A receive into the start of the messages the headers were built for
+// reuses them; a change in that start is still seen, and so is one past it
+// once the whole batch is offered again.
+func TestRecvBatchPrefixSeesChanges(t *testing.T) {
+	rx, tx, to := udpPair(t, unix.AF_INET)
+	bound(t, rx, tx)
+	ms := make([]Message, 16)
+	for i := range ms {
+		ms[i] = Message{Buffers: [][]byte{make([]byte, 64)}}
+	}
+	recv := func(batch []Message, payloads ...string) {
+		t.Helper()
+		for _, p := range payloads {
+			if _, err := tx.SendTo([]byte(p), 0, to); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n, err := rx.RecvBatch(batch, 0)
+		if err != nil || n != len(payloads) {
+			t.Fatalf("RecvBatch of %d = %d, %v; want %d", len(batch), n, err, len(payloads))
+		}
+		for i, p := range payloads {
+			if got := string(batch[i].Buffers[0][:batch[i].N]); got != p[:min(len(p), batch[i].N)] {
+				t.Fatalf("message %d: %q; want %q", i, got, p)
+			}
+		}
+	}
+	recv(ms, "a")
+	recv(ms[:4], "b", "c")
+	// Replaced in the prefix: seen before the next receive into it.
+	fresh := make([]byte, 64)
+	ms[1].Buffers[0] = fresh
+	recv(ms[:4], "d", "e")
+	if string(fresh[:1]) != "e" {
+		t.Fatalf("replaced buffer in the prefix holds %q; want e", fresh[:1])
+	}
+	// Shortened past the prefix: unseen while only the prefix is offered,
+	// seen once all of ms is.
+	ms[5].Buffers[0] = ms[5].Buffers[0][:2]
+	recv(ms[:4], "f")
+	recv(ms, "1", "2", "3", "4", "5", "long one")
+	if m := &ms[5]; m.N != 2 || !m.Truncated() {
+		t.Fatalf("shortened buffer past the prefix: N %d truncated %v; want 2, true", m.N, m.Truncated())
+	}
+}

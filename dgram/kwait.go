@@ -191,7 +191,7 @@ func (op *batchOp) wait(fd uintptr) bool {
 		// RawSyscall6: the goroutine keeps its processor while the
 		// kernel waits. Handing it off (Syscall6) and taking it back per
 		// burst costs what waiting in the kernel is meant to save.
-		r, _, e := unix.RawSyscall6(op.trap, fd, uintptr(unsafe.Pointer(&op.hdrs[0])), uintptr(len(op.hdrs)), uintptr(op.flags), 0, 0)
+		r, _, e := unix.RawSyscall6(op.trap, fd, uintptr(unsafe.Pointer(&op.hdrs[0])), uintptr(op.vlen), uintptr(op.flags), 0, 0)
 		switch e {
 		case 0:
 			op.ret, op.errno = int(r), 0
