@@ -484,13 +484,14 @@ bcast_rows() {
 
 # ======================================================================
 # Speed mode (quick and full): receiver CPU, echo round trips, send CPU,
-# idle clients. Each run's figures become lines of $SAMPLES (round, row,
+# idle clients. Each run's figures become lines of $SAMPLES_TSV (round, row,
 # metric, value); bench/speedstat turns them into medians with intervals
-# and per-round ratios. A run that fails is recorded in $FAILURES with
+# and per-round ratios. A run that fails is recorded in $FAILURES_TSV with
 # its reason and left out; nothing is ever filled in.
 # ======================================================================
-SAMPLES=$OUT/samples.tsv
-FAILURES=$OUT/failures.tsv
+# Not SAMPLES: bench/idle.sh reads a SAMPLES of its own from the environment.
+SAMPLES_TSV=$OUT/samples.tsv
+FAILURES_TSV=$OUT/failures.tsv
 LIBRECV=$OUT/librecv
 SPEEDSTAT=$OUT/speedstat
 BCAST=$OUT/bcast
@@ -539,13 +540,13 @@ speed_settings() {
 }
 
 # sample ROUND ROW METRIC VALUE: one figure of one run.
-sample() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$SAMPLES"; }
+sample() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$SAMPLES_TSV"; }
 
 # run_failed ROUND ROW REASON: record and say why a run gave no figures.
 run_failed() {
 	local why
 	why=$(printf '%s' "$3" | tr '\n\t' '  ' | cut -c1-400)
-	printf '%s\t%s\t%s\n' "$1" "$2" "$why" >>"$FAILURES"
+	printf '%s\t%s\t%s\n' "$1" "$2" "$why" >>"$FAILURES_TSV"
 	printf '  round %-2s %-28s FAILED: %s\n' "$1" "$2" "$why" >&2
 }
 
@@ -769,7 +770,7 @@ echo_run() { # ROUND ROW
 	esac
 	case $client in
 	c) ccmd=("$UDPREF" ping 127.0.0.1 @PORT@ --count "$PING_COUNT" --size 64 --warmup 1000 --timeout-ms 200 --seconds "$((PING_LIMIT - 5))") ;;
-	bping) ccmd=("$BCAST" ping --back-to-back --to 127.0.0.1:@PORT@ --count "$PING_COUNT" --size 64 --quiet --json) ;;
+	bping) ccmd=("$BCAST" ping --back-to-back --to 127.0.0.1:@PORT@ --count "$PING_COUNT" --size 64 --wait 200ms --quiet --json) ;;
 	sockperf) ccmd=(sockperf ping-pong -i 127.0.0.1 -p @PORT@ -m 64 -t "$SOCKPERF_SECONDS" --full-rtt) ;;
 	esac
 	next_port || { run_failed "$round" "$row" "no free port"; return 0; }
@@ -819,16 +820,17 @@ echo_run() { # ROUND ROW
 }
 
 # bping_figures FILE: p50 p90 p99 p999 (us), transactions/s and lost from
-# bcast ping --back-to-back --json's summary line, which gives rtt_*_ms.
-# Written before that flag landed, against the summary it was to have:
-# rtt_p50_ms, rtt_p90_ms, rtt_p99_ms, rtt_p999_ms, transactions_per_s
-# (else received / elapsed_s) and missing.
+# bcast ping --back-to-back --json's summary line. Written while that flag
+# was being made, against the summary it was to have (and, in its work in
+# progress, had): rtt_p50_ms, rtt_p90_ms, rtt_p99_ms, rtt_p999_ms,
+# transactions_per_s (else received / elapsed_s) and missing. --wait 200ms
+# gives up on a reply as the C client's --timeout-ms 200 does.
 bping_figures() {
 	jq -er 'select(.type == "summary")
 		| [.rtt_p50_ms, .rtt_p90_ms, .rtt_p99_ms, .rtt_p999_ms] as $ms
 		| ($ms | map(numbers) | length) as $k
 		| select($k == 4)
-		| ($ms | map(. * 1000)) + [(.transactions_per_s // (if .elapsed_s > 0 then .received / .elapsed_s else null end)),
+		| ($ms | map(. * 1e6 | round / 1000)) + [(.transactions_per_s // (if .elapsed_s > 0 then .received / .elapsed_s else null end) | numbers | . * 10 | round / 10),
 			(.missing // 0)]
 		| map(numbers) | select(length == 6) | @tsv' "$1" 2>/dev/null | tail -n 1 | grep .
 }
@@ -855,17 +857,31 @@ sockperf_figures() {
 }
 
 # ---------------------------------------------------------------- idle
-# bench/idle.sh (written apart) prints one line per point,
-# clients<TAB>rss_kib<TAB>kib_per_client; other lines are its commentary.
-# LISTEN_BIN names the daemon run.sh built, for idle.sh to use.
+# bench/idle.sh (written apart) reports one line per point on standard
+# output, either clients<TAB>rss_kib<TAB>kib_per_client or a JSON object
+# {"type":"idle","clients","rss_kib","kib_per_client"}, and may add
+# {"type":"new_client","clients","p50_us","p90_us","p99_us"}: the time from
+# connect to the first line echoed for new clients with that many idle
+# ones connected. Other lines are commentary. LISTEN_BIN names the daemon
+# run.sh built, for idle.sh to use.
 IDLE_POINTS=()
+IDLE_NEW=
+idle_points() { # FILE: clients, rss_kib, kib_per_client ("-": none) a line
+	awk -F'\t' 'NF == 3 && $1 ~ /^[0-9]+$/ && $2 ~ /^[0-9]+(\.[0-9]+)?$/' "$1"
+	jq -rR 'fromjson? | objects | select(.type == "idle")
+		| [.clients, .rss_kib, (.kib_per_client // "-")] | map(tostring) | @tsv' "$1" 2>/dev/null
+}
+idle_new() { # FILE: clients, p50, p90, p99 (us) of the new clients
+	jq -rR 'fromjson? | objects | select(.type == "new_client")
+		| [.clients, .p50_us, .p90_us, .p99_us] | select(map(numbers) | length == 4) | map(tostring) | @tsv' "$1" 2>/dev/null
+}
 idle_section() {
 	if [[ ! -f $HERE/idle.sh ]]; then
 		IDLE_SKIP="bench/idle.sh is not there yet"
 		return 0
 	fi
 	[[ -n $LISTEN_SKIP ]] && { IDLE_SKIP=$LISTEN_SKIP; return 0; }
-	local i pid rc clients rss per
+	local i pid rc clients rss per p50 p90 p99
 	for ((i = 1; i <= IDLE_RUNS; i++)); do
 		echo "idle clients, run $i/$IDLE_RUNS" >&2
 		rc=0
@@ -873,18 +889,26 @@ idle_section() {
 		pid=$LAST_PID
 		wait_bounded "$pid" "$IDLE_LIMIT" || rc=$?
 		if ((rc)); then
-			run_failed "$i" idle "bench/idle.sh exit $rc: $(head -c 300 "$RAW/idle-$i.err")"
+			run_failed "$i" idle "bench/idle.sh exit $rc: $(tail -c 300 "$RAW/idle-$i.err")"
 			continue
 		fi
 		local got=0
 		while IFS=$'\t' read -r clients rss per; do
+			[[ $clients =~ ^[0-9]+$ && $rss =~ ^[0-9]+(\.[0-9]+)?$ ]] || continue
 			sample "$i" "idle/$clients" rss_kib "$rss"
 			[[ $per =~ ^[0-9]+(\.[0-9]+)?$ ]] && sample "$i" "idle/$clients" kib_per_client "$per"
 			[[ " ${IDLE_POINTS[*]} " == *" $clients "* ]] || IDLE_POINTS+=("$clients")
 			got=$((got + 1))
 			printf '  run %s idle %6s clients: %s KiB RSS, %s KiB a client\n' "$i" "$clients" "$rss" "$per" >&2
-		done < <(awk -F'\t' 'NF == 3 && $1 ~ /^[0-9]+$/ && $2 ~ /^[0-9]+(\.[0-9]+)?$/' "$RAW/idle-$i.out")
-		((got)) || run_failed "$i" idle "bench/idle.sh printed no clients<TAB>rss_kib<TAB>kib_per_client line"
+		done < <(idle_points "$RAW/idle-$i.out")
+		((got)) || run_failed "$i" idle "bench/idle.sh printed no point (clients, rss_kib, kib_per_client)"
+		while IFS=$'\t' read -r clients p50 p90 p99; do
+			IDLE_NEW=$clients
+			sample "$i" idle/new p50_us "$p50"
+			sample "$i" idle/new p90_us "$p90"
+			sample "$i" idle/new p99_us "$p99"
+			printf '  run %s new clients with %s connected: p50 %s, p99 %s us\n' "$i" "$clients" "$p50" "$p99" >&2
+		done < <(idle_new "$RAW/idle-$i.out")
 	done
 	mapfile -t IDLE_POINTS < <(printf '%s\n' "${IDLE_POINTS[@]}" | sort -n | grep .)
 }
@@ -934,7 +958,7 @@ speed_tables() {
 			if [[ -n $OLD_BCAST ]]; then
 				echo "| bcast listen --quiet ($OLD_BCAST) | {m recv/old cpu_ns} | {r recv/old recv/c cpu_ns} | | {v recv/old user_ns} | {v recv/old sys_ns} | {v recv/old recv_pct} | | {n recv/old cpu_ns} |"
 			fi
-		} | "$SPEEDSTAT" fill "$SAMPLES"
+		} | "$SPEEDSTAT" fill "$SAMPLES_TSV"
 		[[ -z $BCAST_SKIP ]] || skip_row "bcast listen --quiet (and --seq)" 9 "$BCAST_SKIP"
 		echo
 	fi
@@ -968,7 +992,7 @@ speed_tables() {
 				[[ $pair == c-c ]] && ratio50=1 ratio99=1
 				echo "| $sname | $cname | $pname | {m $r p50_us} | {m $r p90_us} | {m $r p99_us} | {m $r p999_us} | {m $r tps} | $ratio50 | $ratio99 | $target | {n $r p50_us} |"
 			done
-		done | "$SPEEDSTAT" fill "$SAMPLES"
+		done | "$SPEEDSTAT" fill "$SAMPLES_TSV"
 		echo
 	fi
 	if has_section send; then
@@ -984,7 +1008,7 @@ speed_tables() {
 			if [[ -z $BCAST_SKIP ]]; then
 				echo "| bcast send --rate | $rate | {m send/bcast/$rate cpu_ns} | {r send/bcast/$rate send/c/$rate cpu_ns} | 1.1 | {v send/bcast/$rate user_ns} | {v send/bcast/$rate sys_ns} | {v send/bcast/$rate recv_pct} | {n send/bcast/$rate cpu_ns} |"
 			fi
-		done | "$SPEEDSTAT" fill "$SAMPLES"
+		done | "$SPEEDSTAT" fill "$SAMPLES_TSV"
 		[[ -z $BCAST_SKIP ]] || skip_row "bcast send --rate" 9 "$BCAST_SKIP"
 		echo
 	fi
@@ -1003,14 +1027,21 @@ speed_tables() {
 			local c
 			for c in "${IDLE_POINTS[@]}"; do
 				echo "| $c | {m idle/$c rss_kib} | {m idle/$c kib_per_client} | {n idle/$c rss_kib} |"
-			done | "$SPEEDSTAT" fill "$SAMPLES"
+			done | "$SPEEDSTAT" fill "$SAMPLES_TSV"
+			if [[ -n $IDLE_NEW ]]; then
+				echo
+				echo "| a new client, $IDLE_NEW idle ones connected | p50 us | p90 us | p99 us | runs |"
+				echo "|---|---:|---:|---:|---:|"
+				echo "| connect to its first line echoed | {m idle/new p50_us} | {m idle/new p90_us} | {m idle/new p99_us} | {n idle/new p50_us} |" |
+					"$SPEEDSTAT" fill "$SAMPLES_TSV"
+			fi
 		fi
 		echo
 	fi
-	if [[ -s $FAILURES ]]; then
-		echo "Failed runs, left out of the figures: $(wc -l <"$FAILURES") (all of them with their reasons in bench/out/failures.tsv):"
+	if [[ -s $FAILURES_TSV ]]; then
+		echo "Failed runs, left out of the figures: $(wc -l <"$FAILURES_TSV") (all of them with their reasons in bench/out/failures.tsv):"
 		echo
-		awk -F'\t' 'NR <= 20 { printf "- round %s, %s: %s\n", $1, $2, $3 }' "$FAILURES"
+		awk -F'\t' 'NR <= 20 { printf "- round %s, %s: %s\n", $1, $2, $3 }' "$FAILURES_TSV"
 		echo
 	fi
 }
@@ -1026,9 +1057,9 @@ speed_main() {
 	fi
 	build speed
 	mkdir -p "$RAW"
-	rm -f -- "$RAW"/* "$SAMPLES" "$FAILURES"
-	printf '# round\trow\tmetric\tvalue\n' >"$SAMPLES"
-	: >"$FAILURES"
+	rm -f -- "$RAW"/* "$SAMPLES_TSV" "$FAILURES_TSV"
+	printf '# round\trow\tmetric\tvalue\n' >"$SAMPLES_TSV"
+	: >"$FAILURES_TSV"
 	LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 	RECV_ROWS=() SEND_ROWS=() ECHO_ROWS=()
@@ -1075,7 +1106,7 @@ speed_main() {
 		speed_tables
 	} >"$OUT/results.md"
 	cat "$OUT/results.md"
-	echo "run.sh: done in $((SECONDS - t_start))s; table in $OUT/results.md, figures in $SAMPLES, every run's output in $RAW" >&2
+	echo "run.sh: done in $((SECONDS - t_start))s; table in $OUT/results.md, figures in $SAMPLES_TSV, every run's output in $RAW" >&2
 }
 
 # ---------------------------------------------------------------- setup
@@ -1136,7 +1167,10 @@ build() {
 	fi
 	(cd "$ROOT" && go build -o "$LIBRECV" ./bench/librecv && go build -o "$SPEEDSTAT" ./bench/speedstat)
 	LISTEN_SKIP=$(go_build cmd/listen "$LISTEND")
-	if [[ -z $BCAST_SKIP ]] && ! timeout 10 "$BCAST" ping --help 2>&1 | grep -q -- '--back-to-back'; then
+	# Not a pipe into grep -q: with pipefail, grep leaving early fails it.
+	local help=
+	[[ -n $BCAST_SKIP ]] || help=$(timeout 10 "$BCAST" ping --help 2>&1) || true
+	if [[ -z $BCAST_SKIP && $help != *--back-to-back* ]]; then
 		BPING_SKIP="bcast ping has no --back-to-back"
 	fi
 	command -v sockperf >/dev/null 2>&1 || SOCKPERF_SKIP="sockperf is not installed"
