@@ -528,6 +528,16 @@ func (r *Receiver) drain(out []Packet) int {
 // Size and Truncated) and sets the segment size of its datagrams. It returns
 // false for a message the Iface filter skips.
 func (r *Receiver) describe(m *dgram.Message, p *Packet, snap **snapshot) bool {
+	if len(m.Control) == 0 && r.ifindex.Load() == 0 {
+		// No control message (MetaNone, or nothing the kernel had to say):
+		// the source is all there is, and a count-only loop pays for
+		// nothing else.
+		src := m.Addr.AddrPort
+		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+		*p = Packet{Src: src, TTL: -1, Drops: r.drops.Load(), Own: r.memo.own(*snap, src.Addr())}
+		r.split.seg = m.Size
+		return true
+	}
 	c := &r.ctl
 	// The kernel wrote this buffer; if it were malformed, the fields
 	// before the bad message are still good, and the rest stay unknown.

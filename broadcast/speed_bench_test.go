@@ -220,7 +220,8 @@ func BenchmarkSendManyUserSpace(b *testing.B) {
 // BenchmarkReceiveUserSpace is Receive's own work per datagram, without
 // the kernel: what recvmmsg would have stored for 64 datagrams of 64 bytes
 // with their control messages, turned into 64 Packets. "batch" is 64
-// messages of one datagram each, "gro" one buffer of 64.
+// messages of one datagram each, "gro" one buffer of 64, "none" 64 without
+// control messages (MetaNone, as bcast listen --quiet asks).
 func BenchmarkReceiveUserSpace(b *testing.B) {
 	lo, err := InterfaceByName("lo")
 	if err != nil {
@@ -236,12 +237,18 @@ func BenchmarkReceiveUserSpace(b *testing.B) {
 	c.Has |= msghdr.FlagUDPGRO
 	c.GRO = 64
 	coalesced := []dgram.Message{fakeMessage(make([]byte, 64*64), src, c)}
+	// What a count-only loop gets: no control message at all.
+	bare := make([]dgram.Message, 64)
+	for i := range bare {
+		bare[i] = fakeMessage(make([]byte, 64), src, msghdr.Control{})
+	}
 	for _, tc := range []struct {
 		name string
 		ms   []dgram.Message
-	}{{"batch", single}, {"gro", coalesced}} {
+		meta Metadata
+	}{{"batch", single, MetaAll}, {"gro", coalesced, MetaAll}, {"none", bare, MetaNone}} {
 		b.Run(tc.name, func(b *testing.B) {
-			r := listen(b, ReceiverConfig{})
+			r := listen(b, ReceiverConfig{Metadata: tc.meta})
 			out := make([]Packet, 64)
 			b.ReportAllocs()
 			b.ResetTimer()
