@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/bcastdev/bcast/internal/cmdline"
+	"github.com/bcastdev/bcast/internal/daemon"
 	"github.com/urfave/cli/v2"
 )
 
@@ -33,7 +34,7 @@ UDP) listener's port is the one announced.
 SIGTERM or SIGINT: stop accepting, send the replies due, close clients
 (all of them at --shutdown-timeout, or at a second signal), exit 0.
 SIGHUP: reopen the --log file and re-read --config (max-clients,
-idle-timeout, max-line, shutdown-timeout, log-level).
+idle-timeout, max-line, client-memory, shutdown-timeout, log-level).
 
 EXIT STATUS:
    0  stopped by SIGTERM or SIGINT after a clean shutdown
@@ -59,9 +60,12 @@ var listenerFlags = []cli.Flag{
 
 var protocolFlags = []cli.Flag{
 	&cli.StringFlag{Name: "mode", Category: catServe, Value: "echo", Usage: "`MODE`: echo, discard or announce"},
-	&cli.IntFlag{Name: "max-clients", Category: catServe, Value: 1024, Usage: "serve at most `N` stream clients at once; more are told so and disconnected"},
+	&cli.IntFlag{Name: "max-clients", Category: catServe, DefaultText: "as many as the open-file limit and --client-memory allow",
+		Usage: "serve at most `N` stream clients at once; more are told so and disconnected"},
 	&cli.DurationFlag{Name: "idle-timeout", Category: catServe, Value: defaultIdle, Usage: "close a connection idle for `DURATION` (0: never)"},
 	&cli.IntFlag{Name: "max-line", Category: catServe, Value: 8192, Usage: "longest line in `BYTES` (a longer one gets an error and the connection closes)"},
+	&cli.StringFlag{Name: "client-memory", Category: catServe, Value: cmdline.FormatSize(daemon.DefaultClientMemory),
+		Usage: "hold at most `BYTES` (64KiB, 1GiB ...) for all stream clients together: replies not yet taken and unfinished lines; a client that would pass it is not read until others take their replies"},
 	&cli.DurationFlag{Name: "shutdown-timeout", Category: catServe, Value: defaultShutdown, Usage: "give clients `DURATION` to finish after SIGTERM"},
 }
 

@@ -271,6 +271,14 @@ func TestSIGHUP(t *testing.T) {
 	if got, err := roundTrip(first, "still here\n"); err != nil || got != "still here\n" {
 		t.Fatalf("after a bad reload: got %q, %v", got, err)
 	}
+
+	// client-memory reloads, and max-clients, given nowhere now, follows
+	// it: 64KiB / 2KiB per client.
+	os.WriteFile(conf, []byte("client-memory = 64KiB\n"), 0o644)
+	p.signal(syscall.SIGHUP)
+	if line := waitFileLog(t, logPath, `"msg":"settings reloaded","max_clients":32,`, 5*time.Second); !strings.Contains(line, `"client_memory":65536`) {
+		t.Errorf("reloaded %s; want client_memory 65536", line)
+	}
 	first.Close()
 	p.signal(syscall.SIGTERM)
 	if code, ok := p.wait(5 * time.Second); !ok || code != 0 {

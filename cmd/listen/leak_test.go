@@ -137,18 +137,22 @@ func cpuTicks(t *testing.T, pid int) int {
 	return utime + stime
 }
 
-// TestOutOfDescriptors: when the open-file limit is reached the daemon
-// keeps serving the clients it has, pauses accepting instead of spinning on
-// EMFILE, and takes the waiting clients once descriptors free up.
+// TestOutOfDescriptors: when the open-file limit is reached (a
+// --max-clients given above it) the daemon keeps serving the clients it
+// has, pauses accepting instead of spinning on EMFILE, and takes the
+// waiting clients once descriptors free up.
 func TestOutOfDescriptors(t *testing.T) {
 	const limit = 48
-	cmd := exec.Command("/bin/sh", "-c", "ulimit -n "+strconv.Itoa(limit)+` && exec "$0" "$@"`, binPath, "--log-format", "json", "--tcp", "127.0.0.1:0")
+	cmd := exec.Command("/bin/sh", "-c", "ulimit -n "+strconv.Itoa(limit)+` && exec "$0" "$@"`, binPath, "--log-format", "json", "--tcp", "127.0.0.1:0", "--max-clients", "1024")
 	p := launch(t, cmd)
 	if _, ok := p.waitLog("serving", 10*time.Second); !ok {
 		t.Fatalf("no start:\n%s", p.stderr())
 	}
 	if l, _ := p.waitLog("starting", 0); l["nofile"] != float64(limit) {
 		t.Fatalf("starting line %v; want nofile %d", l, limit)
+	}
+	if _, ok := p.waitLog("--max-clients exceeds what the open-file limit allows; clients over it will wait in the backlog", 0); !ok {
+		t.Errorf("no warning that --max-clients 1024 is over the open-file limit %d:\n%s", limit, p.stderr())
 	}
 	l, _ := p.waitLog("listening", 0)
 	addr := l.str("addr")
@@ -181,5 +185,39 @@ func TestOutOfDescriptors(t *testing.T) {
 		if got, err := roundTrip(c, "late\n"); err != nil || got != "late\n" {
 			t.Fatalf("waiting client %d: got %q, %v", i, got, err)
 		}
+	}
+}
+
+// TestMaxClientsFollowsFileLimit: without --max-clients, the daemon takes
+// as many clients as its open-file limit leaves descriptors for, says so
+// at start, and turns the next one away with a message instead of leaving
+// it in the backlog on EMFILE.
+func TestMaxClientsFollowsFileLimit(t *testing.T) {
+	const limit = 128
+	cmd := exec.Command("/bin/sh", "-c", "ulimit -n "+strconv.Itoa(limit)+` && exec "$0" "$@"`, binPath, "--log-format", "json", "--tcp", "127.0.0.1:0")
+	p := launch(t, cmd)
+	if _, ok := p.waitLog("serving", 10*time.Second); !ok {
+		t.Fatalf("no start:\n%s", p.stderr())
+	}
+	chose, ok := p.waitLog("max-clients not given: one descriptor per client, from the open-file limit less those open and a headroom", 0)
+	if !ok {
+		t.Fatalf("the daemon did not say how it chose max-clients:\n%s", p.stderr())
+	}
+	n := int(chose["max_clients"].(float64))
+	if want := limit - int(chose["open_fds"].(float64)) - int(chose["fd_headroom"].(float64)); n != want || n < 1 || chose.str("limited_by") != "open-file limit" {
+		t.Fatalf("chose %v; want max_clients %d = nofile %d - open_fds - fd_headroom, limited by the open-file limit", chose, want, limit)
+	}
+	l, _ := p.waitLog("listening", 0)
+	addr := l.str("addr")
+	for i := range n {
+		c := dial(t, "tcp", addr)
+		if got, err := roundTrip(c, "in\n"); err != nil || got != "in\n" {
+			t.Fatalf("client %d of %d: got %q, %v", i, n, got, err)
+		}
+	}
+	over := dial(t, "tcp", addr)
+	expectEOF(t, over, fmt.Sprintf("error: too many clients (max %d)\n", n), 5*time.Second)
+	if _, ok := p.waitLog("accept failed", 200*time.Millisecond); ok {
+		t.Errorf("the daemon ran out of descriptors with the max-clients it chose:\n%s", p.stderr())
 	}
 }

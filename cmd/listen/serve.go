@@ -44,6 +44,8 @@ type options struct {
 	logFormat string
 	announce  *discovery.AnnouncerConfig // --mode announce
 	reply     daemon.ReplyPolicy
+	nofile    uint64 // the open-file limit, raised; 0 until known
+	fileRoom  int    // clients it leaves room for; 0 until known
 }
 
 // parseOptions checks every flag before anything is opened; its errors are
@@ -110,7 +112,7 @@ func parseOptions(c *cli.Context) (*options, error) {
 			return nil, fmt.Errorf("--config: %w", err)
 		}
 	}
-	if o.tun, err = loadTunables(c, o.config); err != nil {
+	if o.tun, _, err = loadTunables(c, o.config, 0); err != nil {
 		if o.config != nil {
 			o.config.Close()
 		}
@@ -130,42 +132,103 @@ func (o *options) owner() (uid, gid int) {
 
 // loadTunables reads the reloadable settings: the flags, and for each
 // setting not given on the command line, the --config file. It runs at
-// start and again on SIGHUP.
-func loadTunables(c *cli.Context, config *daemon.ConfigFile) (daemon.Tunables, error) {
+// start and again on SIGHUP. When neither gives max-clients, it is
+// daemon.DefaultMaxClients for fileRoom (0: not known yet) and the
+// client-memory in force, and the returned ClientLimit says why.
+func loadTunables(c *cli.Context, config *daemon.ConfigFile, fileRoom int) (daemon.Tunables, *daemon.ClientLimit, error) {
 	t := daemon.Tunables{Settings: daemon.Settings{
 		MaxClients:      c.Int("max-clients"),
 		IdleTimeout:     c.Duration("idle-timeout"),
 		MaxLine:         c.Int("max-line"),
 		ShutdownTimeout: c.Duration("shutdown-timeout"),
 	}}
+	if err := t.Set("client-memory", c.String("client-memory")); err != nil {
+		return t, nil, fmt.Errorf("--%w", err)
+	}
+	givenMax := c.IsSet("max-clients")
+	if !givenMax {
+		t.MaxClients = daemon.DefaultMaxClients(fileRoom, t.ClientMemory).Max
+	}
 	var err error
 	if t.LogLevel, err = daemon.ParseLogLevel(c.String("log-level")); err != nil {
-		return t, fmt.Errorf("--log-level: %w", err)
+		return t, nil, fmt.Errorf("--log-level: %w", err)
 	}
 	if err := t.Validate(); err != nil {
-		return t, err
+		return t, nil, err
 	}
-	if config == nil {
-		return t, nil
-	}
-	path := config.Path()
-	data, err := config.Read()
-	if err != nil {
-		return t, fmt.Errorf("--config: %w", err)
-	}
-	entries, err := daemon.ParseConfig(data)
-	if err != nil {
-		return t, fmt.Errorf("--config %s: %w", path, err)
-	}
-	for _, e := range entries {
-		if c.IsSet(e.Key) {
-			continue // the command line wins
+	if config != nil {
+		path := config.Path()
+		data, err := config.Read()
+		if err != nil {
+			return t, nil, fmt.Errorf("--config: %w", err)
 		}
-		if err := t.Set(e.Key, e.Value); err != nil {
-			return t, fmt.Errorf("--config %s line %d: %w", path, e.Line, err)
+		entries, err := daemon.ParseConfig(data)
+		if err != nil {
+			return t, nil, fmt.Errorf("--config %s: %w", path, err)
+		}
+		for _, e := range entries {
+			if c.IsSet(e.Key) {
+				continue // the command line wins
+			}
+			if err := t.Set(e.Key, e.Value); err != nil {
+				return t, nil, fmt.Errorf("--config %s line %d: %w", path, e.Line, err)
+			}
+			givenMax = givenMax || e.Key == "max-clients"
+		}
+		if err := t.CheckTogether(); err != nil {
+			return t, nil, fmt.Errorf("--config %s: %w", path, err)
 		}
 	}
-	return t, nil
+	if givenMax {
+		return t, nil, nil
+	}
+	limit := daemon.DefaultMaxClients(fileRoom, t.ClientMemory)
+	t.MaxClients = limit.Max
+	return t, &limit, nil
+}
+
+// fitToFiles works out, once the listeners are open, how many clients the
+// open-file limit nofile leaves room for, logs the max-clients that
+// follows or warns when the one given is over it, and sets o.tun.
+func (o *options) fitToFiles(c *cli.Context, nofile uint64, log *slog.Logger) error {
+	inUse, err := daemon.OpenFiles()
+	if err != nil {
+		log.Warn("counting open descriptors; assuming 16", "err", err)
+		inUse = 16
+	}
+	o.nofile, o.fileRoom = nofile, daemon.FileRoom(nofile, inUse)
+	t, limit, err := loadTunables(c, o.config, o.fileRoom)
+	if err != nil {
+		return err
+	}
+	o.tun = t
+	if limit != nil {
+		log.Info("max-clients not given: "+maxClientsWhy(*limit), "max_clients", limit.Max, "limited_by", limit.By,
+			"nofile", nofile, "open_fds", inUse, "fd_headroom", daemon.FileHeadroom, "file_room", limit.FileRoom,
+			"client_memory", t.ClientMemory, "client_cost", daemon.ClientCost, "memory_room", limit.MemoryRoom)
+	}
+	warnFileRoom(log, t, limit, o.fileRoom, nofile)
+	return nil
+}
+
+// maxClientsWhy says in words what set a default max-clients.
+func maxClientsWhy(l daemon.ClientLimit) string {
+	switch l.By {
+	case "open-file limit":
+		return "one descriptor per client, from the open-file limit less those open and a headroom"
+	case "client-memory":
+		return fmt.Sprintf("client-memory / %d bytes per client, less than the open-file limit allows", daemon.ClientCost)
+	}
+	return fmt.Sprintf("the highest it can be (%d)", daemon.MaxMaxClients)
+}
+
+// warnFileRoom warns when a max-clients that was given is more than the
+// descriptors allow: the clients over it wait in the listen backlog.
+func warnFileRoom(log *slog.Logger, t daemon.Tunables, limit *daemon.ClientLimit, fileRoom int, nofile uint64) {
+	if limit == nil && fileRoom > 0 && t.MaxClients > fileRoom {
+		log.Warn("--max-clients exceeds what the open-file limit allows; clients over it will wait in the backlog",
+			"max_clients", t.MaxClients, "nofile", nofile, "file_room", fileRoom)
+	}
 }
 
 // serve is the daemon: check the flags, take the pid file, bind, drop
@@ -243,10 +306,6 @@ func serve(c *cli.Context, stderr io.Writer) error {
 		log.Warn("raising the open-file limit", "err", err)
 	}
 	log.Info("starting", "pid", os.Getpid(), "mode", c.String("mode"), "nofile", limit)
-	if need := uint64(o.tun.MaxClients + len(o.specs) + len(activated) + 32); limit > 0 && need > limit {
-		log.Warn("--max-clients exceeds what the open-file limit allows; clients over it will wait in the backlog",
-			"max_clients", o.tun.MaxClients, "nofile", limit)
-	}
 
 	var bound []*daemon.Listener // bound to --iface by this process
 	for _, sp := range o.specs {
@@ -259,6 +318,12 @@ func serve(c *cli.Context, stderr io.Writer) error {
 		if o.device != "" && !sp.addr.Unix {
 			bound = append(bound, l)
 		}
+	}
+	// Counted now that the listeners are open, and before the privilege
+	// drop, after which /proc/self/fd may no longer be readable.
+	if err := o.fitToFiles(c, limit, log); err != nil {
+		closeAll()
+		return usageError("%v", err)
 	}
 
 	if o.identity != nil {
@@ -316,7 +381,7 @@ func serve(c *cli.Context, stderr io.Writer) error {
 
 	done := make(chan struct{})
 	defer close(done)
-	go handleSignals(c, sigs, srv, o.config, logFile, level, log, done)
+	go handleSignals(c, sigs, srv, o, logFile, level, log, done)
 
 	if err := srv.Serve(c.Context); err != nil {
 		return failure("%v", err)
@@ -357,7 +422,7 @@ func ifChanged(ch broadcast.IfChange, device string, boundTo *int, bound []*daem
 // handleSignals reloads on SIGHUP and, after SIGTERM or SIGINT started the
 // graceful shutdown (through the context run made), turns a second one
 // into "close every client now".
-func handleSignals(c *cli.Context, sigs <-chan os.Signal, srv *daemon.Server, config *daemon.ConfigFile, logFile *daemon.LogFile, level *slog.LevelVar, log *slog.Logger, done <-chan struct{}) {
+func handleSignals(c *cli.Context, sigs <-chan os.Signal, srv *daemon.Server, o *options, logFile *daemon.LogFile, level *slog.LevelVar, log *slog.Logger, done <-chan struct{}) {
 	stops := 0
 	for {
 		select {
@@ -371,24 +436,25 @@ func handleSignals(c *cli.Context, sigs <-chan os.Signal, srv *daemon.Server, co
 				}
 				continue
 			}
-			reload(c, srv, config, logFile, level, log)
+			reload(c, srv, o, logFile, level, log)
 		}
 	}
 }
 
 // reload is SIGHUP: reopen the log file, re-read the settings. A bad config
 // file is logged and the running settings stay.
-func reload(c *cli.Context, srv *daemon.Server, config *daemon.ConfigFile, logFile *daemon.LogFile, level *slog.LevelVar, log *slog.Logger) {
+func reload(c *cli.Context, srv *daemon.Server, o *options, logFile *daemon.LogFile, level *slog.LevelVar, log *slog.Logger) {
 	if logFile != nil {
 		if err := logFile.Reopen(); err != nil {
 			log.Error("reopening log file; still writing to the old one", "err", err)
 		}
 	}
-	t, err := loadTunables(c, config)
+	t, limit, err := loadTunables(c, o.config, o.fileRoom)
 	if err != nil {
 		log.Error("reload failed; keeping the running settings", "err", err)
 		return
 	}
+	warnFileRoom(log, t, limit, o.fileRoom, o.nofile)
 	level.Set(t.LogLevel)
 	if err := srv.Reload(t.Settings); err != nil {
 		log.Error("reload failed; keeping the running settings", "err", err)

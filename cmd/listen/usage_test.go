@@ -26,7 +26,7 @@ func TestHelp(t *testing.T) {
 	for _, want := range []string{
 		"EXIT STATUS", "0  stopped", "1  runtime failure", "2  usage error",
 		"--tcp ADDR", "--udp ADDR", "--unix PATH", "--unixgram PATH", "--iface NAME",
-		"--mode MODE", "--max-clients", "--idle-timeout", "--max-line BYTES", "--shutdown-timeout",
+		"--mode MODE", "--max-clients", "--idle-timeout", "--max-line BYTES", "--client-memory BYTES", "--shutdown-timeout",
 		"--pidfile FILE", "--user USER", "--run-group GROUP", "--config FILE",
 		"--log FILE", "--log-format FORMAT", "--log-level LEVEL", "SIGHUP", "SIGTERM",
 		"--service NAME", "--instance ID", "--text KEY=VALUE", "--discovery-port PORT", "--discovery-dest ADDR", "announce",
@@ -43,6 +43,10 @@ func TestUsageErrors(t *testing.T) {
 	os.WriteFile(badConfig, []byte("max-clients = 10\nmax-clientz = 3\n"), 0o644)
 	badValue := filepath.Join(dir, "value.conf")
 	os.WriteFile(badValue, []byte("# limits\nidle-timeout = soon\n"), 0o644)
+	badMemory := filepath.Join(dir, "memory.conf")
+	os.WriteFile(badMemory, []byte("client-memory = lots\n"), 0o644)
+	smallMemory := filepath.Join(dir, "small.conf")
+	os.WriteFile(smallMemory, []byte("max-line = 100000\nclient-memory = 128KiB\n"), 0o644)
 	tcp := []string{"--tcp", "127.0.0.1:0"}
 	tests := []struct {
 		name string
@@ -61,6 +65,15 @@ func TestUsageErrors(t *testing.T) {
 		{"max-clients zero", append([]string{"--max-clients", "0"}, tcp...), []string{"--max-clients 0", "must be 1 to 1048576"}},
 		{"max-clients text", append([]string{"--max-clients", "many"}, tcp...), []string{"max-clients", "many"}},
 		{"max-line", append([]string{"--max-line", "-5"}, tcp...), []string{"--max-line -5"}},
+		{"client-memory unit", append([]string{"--client-memory", "64X"}, tcp...), []string{`--client-memory "64X": unknown unit X: want a number of bytes, or one with a unit: KiB, MiB, GiB, TiB`}},
+		{"client-memory small", append([]string{"--client-memory", "1KiB"}, tcp...), []string{`--client-memory "1KiB": must be 64KiB to 1TiB`}},
+		{"client-memory huge", append([]string{"--client-memory", "2TiB"}, tcp...), []string{`--client-memory "2TiB": must be 64KiB to 1TiB`}},
+		{"client-memory fraction", append([]string{"--client-memory", "1.5GiB"}, tcp...), []string{`--client-memory "1.5GiB": want a whole number; write 1536MiB rather than 1.5GiB`}},
+		{"client-memory negative", append([]string{"--client-memory", "-1"}, tcp...), []string{`--client-memory "-1": must not be negative`}},
+		{"client-memory for max-line", append([]string{"--client-memory", "64KiB", "--max-line", "65536"}, tcp...),
+			[]string{"--client-memory 64KiB is too small for --max-line 65536: it must hold two such lines with their newlines (131074 bytes at least)"}},
+		{"config client-memory", append([]string{"--config", badMemory}, tcp...), []string{"memory.conf line 1", `client-memory "lots": want a number of bytes`}},
+		{"config client-memory for max-line", append([]string{"--config", smallMemory}, tcp...), []string{"small.conf: --client-memory 128KiB is too small for --max-line 100000"}},
 		{"idle-timeout", append([]string{"--idle-timeout", "-1s"}, tcp...), []string{"--idle-timeout -1s", "negative"}},
 		{"shutdown-timeout", append([]string{"--shutdown-timeout", "-2s"}, tcp...), []string{"--shutdown-timeout -2s"}},
 		{"log-format", append([]string{"--log-format", "xml"}, tcp...), []string{`--log-format "xml"`}},

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bcastdev/bcast/internal/cmdline"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,7 +31,7 @@ type Tunables struct {
 
 // TunableKeys lists the names a config file may set, in the order the
 // documentation gives them.
-var TunableKeys = []string{"max-clients", "idle-timeout", "max-line", "shutdown-timeout", "log-level"}
+var TunableKeys = []string{"max-clients", "idle-timeout", "max-line", "client-memory", "shutdown-timeout", "log-level"}
 
 // Set parses value for the tunable key and stores it; the error names the
 // key and the value.
@@ -57,6 +58,12 @@ func (t *Tunables) Set(key, value string) error {
 		} else {
 			t.ShutdownTimeout = d
 		}
+	case "client-memory":
+		n, err := cmdline.ParseSize(value)
+		if err != nil {
+			return bad(err.Error())
+		}
+		t.ClientMemory = n
 	case "log-level":
 		lv, err := ParseLogLevel(value)
 		if err != nil {
@@ -72,12 +79,24 @@ func (t *Tunables) Set(key, value string) error {
 	return nil
 }
 
-// Validate checks every tunable; the error names the flag and its value.
+// Validate checks every tunable, and those that must fit together; the
+// error names the flag and its value.
 func (t Tunables) Validate() error {
 	for _, key := range TunableKeys {
 		if err := t.check(key); err != nil {
 			return fmt.Errorf("--%s %s: %w", key, t.value(key), err)
 		}
+	}
+	return t.CheckTogether()
+}
+
+// CheckTogether checks what no single tunable decides: client-memory must
+// leave a client that holds data room for two lines of max-line (see
+// budget.go), or a long line could never be completed.
+func (t Tunables) CheckTogether() error {
+	if need := minClientMemory(t.MaxLine); t.ClientMemory < need {
+		return fmt.Errorf("--client-memory %s is too small for --max-line %d: it must hold two such lines with their newlines (%d bytes at least)",
+			cmdline.FormatSize(t.ClientMemory), t.MaxLine, need)
 	}
 	return nil
 }
@@ -91,6 +110,10 @@ func (t Tunables) check(key string) error {
 	case "max-line":
 		if t.MaxLine < 1 || t.MaxLine > MaxMaxLine {
 			return fmt.Errorf("must be 1 to %d", MaxMaxLine)
+		}
+	case "client-memory":
+		if t.ClientMemory < MinClientMemory || t.ClientMemory > MaxClientMemory {
+			return fmt.Errorf("must be %s to %s", cmdline.FormatSize(MinClientMemory), cmdline.FormatSize(MaxClientMemory))
 		}
 	case "idle-timeout", "shutdown-timeout":
 		if d := t.duration(key); d < 0 {
@@ -113,6 +136,8 @@ func (t Tunables) value(key string) string {
 		return strconv.Itoa(t.MaxClients)
 	case "max-line":
 		return strconv.Itoa(t.MaxLine)
+	case "client-memory":
+		return cmdline.FormatSize(t.ClientMemory)
 	case "idle-timeout", "shutdown-timeout":
 		return t.duration(key).String()
 	}

@@ -36,11 +36,14 @@ type conn struct {
 	state    connState
 	eof      bool // the peer shut its write side
 	closed   bool
+	stalled  uint8 // waiting for room in the client memory budget: the class it waits in, or notStalled
+	borrowed bool  // out is the server's shared reply buffer, until keep
 	reason   string
 	lines    lineSplitter
 	out      []byte // replies; out[sent:] are not sent yet
 	sent     int
 	interest dgram.Events
+	held     int32 // bytes counted in Server.held for c: its backlog and unfinished line at the end of its last event
 
 	last       time.Time // of the last byte moved (active) or of the write shutdown (linger)
 	prev, next *conn
@@ -109,7 +112,7 @@ func (s *Server) touch(c *conn) {
 // serveConn handles one readiness report for c.
 func (s *Server) serveConn(c *conn, ev dgram.Events) {
 	moved := c.bytesIn + c.bytesOut
-	if ev&(dgram.Readable|dgram.PeerShut|dgram.Hangup|dgram.Failed) != 0 && c.reading() {
+	if ev&(dgram.Readable|dgram.PeerShut|dgram.Hangup|dgram.Failed) != 0 && s.reading(c) {
 		s.readConn(c)
 	}
 	if !c.closed && c.pending() > 0 {
@@ -125,29 +128,30 @@ func (s *Server) serveConn(c *conn, ev dgram.Events) {
 		s.closeConn(c, "hang-up", nil)
 		return
 	}
+	s.keep(c)
 	s.settle(c)
 }
 
-// reading reports whether c's input is wanted now.
-func (c *conn) reading() bool {
-	switch c.state {
-	case stateOpen:
-		return !c.eof && c.pending() < outLimit
-	case stateLingering:
-		return true
-	}
-	return false
+// reading reports whether c's input is wanted now: see wantsInput.
+func (s *Server) reading(c *conn) bool {
+	want, _ := s.wantsInput(c)
+	return want
 }
 
-// readConn reads what c has sent, a bounded amount per call.
+// readConn reads what c has sent, a bounded amount per call, each read
+// within what the client memory budget has left.
 func (s *Server) readConn(c *conn) {
 	for range readsPerEvent {
-		n, err := c.sock.Read(s.scratch)
+		buf := s.scratch[:s.readRoom(c)]
+		if len(buf) == 0 {
+			return
+		}
+		n, err := c.sock.Read(buf)
 		if n > 0 {
 			c.bytesIn += int64(n)
 			s.touch(c)
 			if c.state == stateOpen {
-				s.consume(c, s.scratch[:n])
+				s.consume(c, buf[:n])
 			}
 		}
 		if err != nil {
@@ -160,7 +164,7 @@ func (s *Server) readConn(c *conn) {
 			}
 			return
 		}
-		if n < len(s.scratch) || !c.reading() {
+		if n < len(buf) || !s.reading(c) {
 			return // drained, or no more input wanted
 		}
 	}
@@ -176,6 +180,7 @@ func (s *Server) consume(c *conn, data []byte) {
 		c.out = c.out[:copy(c.out, c.out[c.sent:])]
 		c.sent = 0
 	}
+	s.replyBuf(c)
 	err := c.lines.feed(data, s.set.MaxLine, func(line []byte) bool {
 		if isQuit(line) {
 			s.startClose(c, "quit")
@@ -203,6 +208,7 @@ func (s *Server) inputEnded(c *conn) {
 			if isQuit(last) {
 				s.startClose(c, "quit")
 			} else {
+				s.replyBuf(c)
 				c.out = append(c.out, last...)
 			}
 		}
@@ -235,11 +241,10 @@ func (s *Server) flush(c *conn) {
 			return
 		}
 	}
-	c.out, c.sent = c.out[:0], 0
-	if cap(c.out) > 64<<10 {
-		c.out = nil // an idle connection keeps no large buffer
-	}
-	c.lines.release()
+	// An idle connection keeps no buffer: a borrowed one goes back, an
+	// own one is freed.
+	s.giveBack(c)
+	c.out, c.sent = nil, 0
 }
 
 // settle moves c to its next state and watches for what it waits on now.
@@ -251,8 +256,11 @@ func (s *Server) settle(c *conn) {
 			s.closeConn(c, c.reason, nil)
 			return
 		}
-		if c.reading() {
+		switch read, stalled := s.wantsInput(c); {
+		case read:
 			want |= dgram.Readable
+		case stalled:
+			s.stall(c)
 		}
 	case stateClosing:
 		if c.pending() > 0 {
@@ -306,5 +314,6 @@ func (s *Server) closeConn(c *conn, reason string, err error) {
 		}
 		s.log.Debug("client closed", attrs...)
 	}
+	s.forget(c)
 	c.out, c.lines.partial = nil, nil
 }

@@ -7,11 +7,13 @@
 // A Server runs one goroutine around one dgram.Poller, which watches every
 // listener and every client socket, all nonblocking: a call that would wait
 // returns EAGAIN instead, and the loop moves on. Each stream client has its
-// own reply buffer; the loop asks to hear about writability only while
-// replies are pending, and stops reading a client whose backlog passes
-// 256 KiB until the client takes it, so a slow reader costs bounded memory
-// and never delays anyone else. Datagrams are taken with recvmmsg and
-// answered with sendmmsg, a batch at a time.
+// reply backlog, made only of what its socket would not take (replies are
+// built in one buffer the clients share); the loop asks to hear about
+// writability only while replies are pending, and stops reading a client
+// whose backlog passes 256 KiB until the client takes it, so a slow reader
+// costs bounded memory and never delays anyone else. All clients together
+// hold at most Settings.ClientMemory (see budget.go). Datagrams are taken
+// with recvmmsg and answered with sendmmsg, a batch at a time.
 //
 // Timeouts need no timer per connection. Every connection in a list shares
 // one timeout, so keeping the list in order of last activity (a move to the

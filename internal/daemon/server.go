@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bcastdev/bcast/broadcast"
@@ -60,6 +61,9 @@ type Settings struct {
 	// ShutdownTimeout is how long Serve lets clients finish once its
 	// context ends, before closing them.
 	ShutdownTimeout time.Duration
+	// ClientMemory bounds the bytes all stream clients hold together
+	// between reads: reply backlogs and unfinished lines (see budget.go).
+	ClientMemory int64
 }
 
 // Config is everything New needs.
@@ -121,6 +125,12 @@ type Server struct {
 
 	stats stats
 	warn  map[string]*rateLimit
+
+	// The client memory budget (budget.go).
+	held              int64        // bytes clients hold between events
+	heldNow, heldPeak atomic.Int64 // held, and its highest, for other goroutines
+	replyShared       []byte       // the reply buffer clients borrow during an event
+	stalled           [3][]*conn   // clients waiting for room, by class
 
 	replyPolicy ReplyPolicy
 	addrs       *broadcast.Addrs // this host's addresses, for the reply checks; nil until a UDP listener is added
@@ -269,7 +279,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.log.Info("listening", attrs...)
 	}
 	s.log.Info("serving", "listeners", len(s.listeners), "max_clients", s.set.MaxClients,
-		"idle_timeout", s.set.IdleTimeout.String(), "max_line", s.set.MaxLine)
+		"idle_timeout", s.set.IdleTimeout.String(), "max_line", s.set.MaxLine, "client_memory", s.set.ClientMemory)
 	// The context reaches the loop through the wake-up socket: handing it
 	// to every Wait would cost a context.AfterFunc per iteration.
 	stop := context.AfterFunc(ctx, s.wake)
@@ -289,9 +299,10 @@ func (s *Server) Serve(ctx context.Context) error {
 			s.ready[i] = dgram.Ready{} // drop the reference until the next Wait
 		}
 		s.expire()
+		s.resumeStalled()
 		if s.draining && s.active.n == 0 && s.linger.n == 0 {
 			counts := s.notAnswered()
-			attrs := []any{"accepted", s.stats.accepted, "rejected", s.stats.rejected,
+			attrs := []any{"accepted", s.stats.accepted, "rejected", s.stats.rejected, "client_memory_peak", s.heldPeak.Load(),
 				"datagrams", s.stats.datagrams, "replies_dropped", s.stats.dropped, "not_answered", counts.Suppressed()}
 			s.log.Info("stopped", append(attrs, counts.Attrs()...)...)
 			return nil
@@ -329,7 +340,7 @@ func (s *Server) woken() {
 	if pending != nil {
 		s.set = *pending
 		s.log.Info("settings reloaded", "max_clients", s.set.MaxClients, "idle_timeout", s.set.IdleTimeout.String(),
-			"max_line", s.set.MaxLine, "shutdown_timeout", s.set.ShutdownTimeout.String())
+			"max_line", s.set.MaxLine, "shutdown_timeout", s.set.ShutdownTimeout.String(), "client_memory", s.set.ClientMemory)
 		if s.draining && s.drainDeadline.After(s.now.Add(s.set.ShutdownTimeout)) {
 			s.drainDeadline = s.now.Add(s.set.ShutdownTimeout)
 		}
@@ -443,6 +454,7 @@ func (s *Server) beginDrain() {
 		}
 		s.flush(c)
 		if !c.closed {
+			s.keep(c)
 			s.settle(c)
 		}
 	}
@@ -463,6 +475,7 @@ func (s *Server) echoPartial(c *conn) {
 		c.out = c.out[:copy(c.out, c.out[c.sent:])]
 		c.sent = 0
 	}
+	s.replyBuf(c)
 	c.out = append(append(c.out, last...), '\n')
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.log.Debug("unterminated line echoed at shutdown", "network", c.network, "peer", c.peer.String(), "bytes", len(last))

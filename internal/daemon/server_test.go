@@ -57,7 +57,7 @@ type testServer struct {
 }
 
 func testSettings() Settings {
-	return Settings{MaxClients: 100, IdleTimeout: time.Minute, MaxLine: 1024, ShutdownTimeout: time.Second}
+	return Settings{MaxClients: 100, IdleTimeout: time.Minute, MaxLine: 1024, ShutdownTimeout: time.Second, ClientMemory: DefaultClientMemory}
 }
 
 // serveTest runs a Server in-process on the given listeners.
