@@ -27,7 +27,9 @@ import (
 // out (SendAllLimited, SendAllDirected) or that expects replies from
 // several hosts. With Iface or Src set every datagram carries IP_PKTINFO,
 // and the kernel then looks the route up per datagram anyway: Connect only
-// saves the address.
+// saves the address. Iface with BindDevice (and no Src) is the exception:
+// the socket is bound to the interface, so datagrams to the peer go
+// without IP_PKTINFO and keep the route.
 //
 // Connect(netip.AddrPort{}) dissolves the association; Peer returns the
 // current one.

@@ -296,6 +296,12 @@ func (s *Sender) control(dst netip.Addr, ifindex int, src netip.Addr) ([]byte, e
 	if ifindex == 0 && !src.IsValid() {
 		return nil, nil
 	}
+	if s.cfg.BindDevice && ifindex == s.ifindex && !src.IsValid() && s.peer.IsValid() && dst == s.peer.Addr() {
+		// The socket leaves by its device anyway (SO_BINDTODEVICE), and
+		// connect looked the route up on it: to the peer IP_PKTINFO
+		// would only make the kernel look it up again for each datagram.
+		return nil, nil
+	}
 	if dst.Unmap().Is4() {
 		if src.IsValid() && !src.Unmap().Is4() {
 			return nil, fmt.Errorf("broadcast: source %v is IPv6 but destination %v is IPv4", src, dst)

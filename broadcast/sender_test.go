@@ -171,3 +171,49 @@ func TestSendDoesNotAllocate(t *testing.T) {
 		t.Errorf("SendBatch of %d + Receive: %v allocations; want 0", len(batch), allocs)
 	}
 }
+
+// A Sender bound to its interface and connected sends to its peer without
+// IP_PKTINFO (the socket leaves by the device anyway, and the connected
+// route is kept); elsewhere, or unbound, each datagram still names the
+// interface.
+func TestBoundConnectedSenderSendsWithoutPktinfo(t *testing.T) {
+	r := listen(t, ReceiverConfig{})
+	peer := netip.AddrPortFrom(loopback, port(r))
+	lo, err := InterfaceByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound := newSender(t, SenderConfig{Iface: "lo", BindDevice: true})
+	unbound := newSender(t, SenderConfig{Iface: "lo"})
+	for _, s := range []*Sender{bound, unbound} {
+		if err := s.Connect(peer); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name    string
+		s       *Sender
+		dst     netip.Addr
+		ifindex int
+		src     netip.Addr
+		pktinfo bool
+	}{
+		{"bound, to the peer", bound, peer.Addr(), lo.Index, netip.Addr{}, false},
+		{"bound, elsewhere", bound, netip.MustParseAddr("127.0.0.9"), lo.Index, netip.Addr{}, true},
+		{"bound, to the peer from a chosen source", bound, peer.Addr(), lo.Index, loopback, true},
+		{"bound, to the peer by another interface index", bound, peer.Addr(), lo.Index + 1000, netip.Addr{}, true},
+		{"unbound, to the peer", unbound, peer.Addr(), lo.Index, netip.Addr{}, true},
+	}
+	for _, tt := range tests {
+		ctl, err := tt.s.control(tt.dst, tt.ifindex, tt.src)
+		if err != nil || (len(ctl) > 0) != tt.pktinfo {
+			t.Errorf("%s: control %x, %v; want IP_PKTINFO %v", tt.name, ctl, err, tt.pktinfo)
+		}
+	}
+	if err := bound.Send([]byte("bound"), peer); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := recvOne(t, r); string(p.Data) != "bound" || p.IfName != "lo" {
+		t.Errorf("received %q on %q; want \"bound\" on lo", p.Data, p.IfName)
+	}
+}
