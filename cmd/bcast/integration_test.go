@@ -92,6 +92,39 @@ func TestIntegrationPingEchoAcrossHosts(t *testing.T) {
 	}
 }
 
+func TestIntegrationPingBackToBackAcrossHosts(t *testing.T) {
+	tp := netns.StandardTopology(t)
+	for _, h := range []string{"a2", "a3"} {
+		nsStart(t, tp.Host(h), "echo", "--listen", ":7777", "--broadcast", "--json", "--quiet")
+	}
+	a1 := tp.Host("a1")
+
+	r := nsRun(t, a1, "ping", "--to", "10.71.1.2:7777", "--back-to-back", "--count", "500", "--wait", "1s", "--quiet", "--json")
+	sum := ofType(jsonLines(t, r.stdout), "summary")
+	if r.code != 0 || len(sum) != 1 || sum[0]["mode"] != "back-to-back" || sum[0]["received"] != float64(500) || sum[0]["duplicates"] != float64(0) {
+		t.Fatalf("back-to-back ping: exit %d summary %v\n%s", r.code, sum, r.stderr)
+	}
+	if tps := num(t, sum[0], "transactions_per_s"); tps <= 0 {
+		t.Errorf("transactions_per_s %v; want above 0", tps)
+	}
+
+	// Several servers would answer a broadcast: refused before anything is
+	// sent, whether the address is a subnet's or one only the routing
+	// table calls a broadcast.
+	if out, err := a1.Run(context.Background(), "ip", "route", "add", "broadcast", "198.51.100.77", "dev", "lo", "table", "local"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, tc := range []struct{ to, why string }{
+		{"10.71.1.255:7777", "(a broadcast address)"},
+		{"198.51.100.77:7777", "(the kernel routes it as a broadcast)"},
+	} {
+		r = nsRun(t, a1, "ping", "--to", tc.to, "--back-to-back", "--count", "1")
+		if r.code != exitUsage || !strings.Contains(r.stderr, "--back-to-back needs a single echo server, and --to "+tc.to+" may reach several "+tc.why) {
+			t.Errorf("back-to-back to %s: exit %d; want %d\n%s", tc.to, r.code, exitUsage, r.stderr)
+		}
+	}
+}
+
 func TestIntegrationDoctorWithoutDefaultRoute(t *testing.T) {
 	tp := netns.StandardTopology(t)
 	a1 := tp.Host("a1")

@@ -53,10 +53,14 @@ func TestIntegrationJSONObjectsTyped(t *testing.T) {
 	runJSON(exitOK, "ping", "--to", first["addr"].(string), "--count", "1", "--json")
 	lines, _ = e.wait(t)
 	take("echo", append([]map[string]any{first}, lines...))
+	e, first = nsStart(t, h, "echo", "--listen", "127.0.0.1:0", "--json", "--count", "2")
+	runJSON(exitOK, "ping", "--to", first["addr"].(string), "--back-to-back", "--count", "2", "--json")
+	lines, _ = e.wait(t)
+	take("echo", append([]map[string]any{first}, lines...))
 
 	// No route to 10.0.0.0/8 here: both sends fail, and say so in an
 	// object of type "error" each.
-	for _, cmd := range [][]string{{"send", "--to", "10.9.9.9:9", "-m", "x", "--json"}, {"ping", "--to", "10.9.9.9:7", "--count", "1", "--json"}} {
+	for _, cmd := range [][]string{{"send", "--to", "10.9.9.9:9", "-m", "x", "--json"}, {"ping", "--to", "10.9.9.9:7", "--count", "1", "--json"}, {"ping", "--to", "10.9.9.9:7", "--back-to-back", "--count", "1", "--json"}} {
 		lines := runJSON(exitFailure, cmd...)
 		errs := ofType(lines, "error")
 		if len(errs) != 1 || errs[0]["dst"] != "10.9.9.9" || errs[0]["error"] == nil || errs[0]["explain"] == nil {

@@ -22,12 +22,26 @@ datagram carries a sequence stamp, and the reply is matched to its send time.
    bcast ping --to 10.0.0.7:7777
    bcast ping --to 10.0.0.7:7777 --count 1000 --interval 10ms --quiet
    bcast ping --to 10.0.0.255:7777 --count 3        (every echo server on the subnet answers)
+   bcast ping --to 10.0.0.7:7777 --back-to-back --count 100000 --wait 100ms --quiet
 
 The summary gives sent, received, loss, duplicates (a broadcast ping is
 answered by each server: the extra replies are duplicates), reordered
 replies, and min/avg/max/p99 round-trip time (p99 within 0.8%). After the
 last datagram, ping waits --wait for the replies still out (all of --wait
 for a broadcast or group address, where more servers may answer).
+
+--back-to-back keeps one datagram in flight, as netperf's UDP_RR and
+sockperf's ping-pong do: the next is sent as soon as the reply to this one
+is in, or, when none comes within --wait, the datagram is counted lost and
+the next is sent. It measures round trips under no load of ping's own and
+reports transactions/s and p50/p90/p99/p999 (within 0.8%). It needs one
+server (a broadcast or group address is refused) and takes no --interval.
+A reply to an earlier datagram that comes after its --wait is counted late,
+a second copy of a reply a duplicate; neither is taken for the awaited one.
+A datagram cut short by Ctrl-C is not counted. With --iface the socket is
+bound to the interface (SO_BINDTODEVICE, as ping -I binds). Back to back
+runs on one processor (GOMAXPROCS=1) unless the environment sets
+GOMAXPROCS.
 
 Exit status 0 when any reply came back, 3 when none did, 1 when a send
 failed.`
@@ -42,8 +56,9 @@ func pingCommand() *cli.Command {
 			&cli.StringFlag{Name: "to", Aliases: []string{"t"}, Usage: "the echo server `ADDR:PORT` (a broadcast or group address reaches several)"},
 			&cli.Uint64Flag{Name: "count", Aliases: []string{"c"}, Value: 5, Usage: "datagrams to send (`N`; 0: until Ctrl-C)"},
 			&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "time between datagrams (`D`)"},
+			&cli.BoolFlag{Name: "back-to-back", Usage: "one datagram in flight: the next goes as soon as the reply is in, or --wait after it without one (transactions/s, like netperf UDP_RR)"},
 			&cli.IntFlag{Name: "size", Aliases: []string{"s"}, Value: 64, Usage: "datagram length in `BYTES` (40, the stamp, to 65507 over IPv4 or 65527 over IPv6)"},
-			&cli.DurationFlag{Name: "wait", Value: 2 * time.Second, Usage: "after the last datagram, wait `D` for replies"},
+			&cli.DurationFlag{Name: "wait", Value: 2 * time.Second, Usage: "after the last datagram, wait `D` for replies (--back-to-back: for each reply)"},
 			ifaceFlag("send out of interface `NAME`"),
 			ttlFlag("IP TTL / IPv6 hop limit (`N`, 1-255)"),
 			quietFlag("only the summary"),
@@ -62,6 +77,40 @@ type pingState struct {
 		at  time.Time // with the monotonic reading
 	}
 	foreign uint64
+}
+
+// pingSetup is what runPing makes of the flags, for runBackToBack.
+type pingSetup struct {
+	name           string
+	to             netip.AddrPort
+	size           int
+	count          uint64
+	wait           time.Duration
+	cfg            broadcast.SenderConfig
+	quiet, asJSON  bool
+	stdout, stderr *out
+}
+
+// pingCounts are the fields both modes' JSON summaries begin with.
+type pingCounts struct {
+	Type       string  `json:"type"`
+	Mode       string  `json:"mode"` // "interval" or "back-to-back"
+	Dst        string  `json:"dst"`
+	Dport      uint16  `json:"dport"`
+	Size       int     `json:"size"`
+	Sent       uint64  `json:"sent"`
+	Received   uint64  `json:"received"`
+	Missing    uint64  `json:"missing"`
+	LossPct    float64 `json:"loss_pct"`
+	Duplicates uint64  `json:"duplicates"`
+	ElapsedS   float64 `json:"elapsed_s"`
+}
+
+// pingSummary is ping's JSON summary without --back-to-back.
+type pingSummary struct {
+	pingCounts
+	Reordered uint64 `json:"reordered"`
+	*rttStats
 }
 
 type replyOut struct {
@@ -107,6 +156,21 @@ func runPing(c *cli.Context) error {
 	}
 	quiet, asJSON := c.Bool("quiet"), c.Bool("json")
 	stdout, stderr := newOut(c.App.Writer), newOut(c.App.ErrWriter)
+	if c.Bool("back-to-back") {
+		if c.IsSet("interval") {
+			return usageError(name, "--back-to-back and %s: give one (back to back, the next datagram goes as soon as the reply is in)", flagVal(c, "interval", interval))
+		}
+		if a := to.Addr().Unmap(); a.IsMulticast() {
+			return usageError(name, "%s", severalRepliers(c, "a multicast group"))
+		} else if manyRepliers(a) {
+			return usageError(name, "%s", severalRepliers(c, "a broadcast address"))
+		}
+		if wait <= 0 {
+			return usageError(name, "%s: a reply could never come in time; --back-to-back needs a --wait above 0", flagVal(c, "wait", wait))
+		}
+		return runBackToBack(c, pingSetup{name: name, to: to, size: size, count: count, wait: wait, cfg: cfg,
+			quiet: quiet, asJSON: asJSON, stdout: stdout, stderr: stderr})
+	}
 
 	s, err := broadcast.NewSender(cfg)
 	if err != nil {
@@ -205,16 +269,9 @@ func runPing(c *cli.Context) error {
 		lossPct = 100 * float64(sent-min(received, sent)) / float64(sent)
 	}
 	if asJSON {
-		m := map[string]any{"type": "summary", "dst": addrText(to.Addr()), "dport": to.Port(), "sent": sent, "received": received,
-			"missing": sent - min(received, sent), "loss_pct": lossPct, "duplicates": sum.Duplicates,
-			"reordered": sum.Reordered, "elapsed_s": elapsed.Seconds()}
-		if h.Count() > 0 {
-			m["rtt_min_ms"] = msFloat(h.Min())
-			m["rtt_avg_ms"] = msFloat(h.Mean())
-			m["rtt_max_ms"] = msFloat(h.Max())
-			m["rtt_p99_ms"] = msFloat(h.Quantile(0.99))
-		}
-		stdout.JSON(m)
+		stdout.JSON(pingSummary{pingCounts: pingCounts{Type: "summary", Mode: "interval", Dst: addrText(to.Addr()), Dport: to.Port(),
+			Size: size, Sent: sent, Received: received, Missing: sent - min(received, sent), LossPct: lossPct,
+			Duplicates: sum.Duplicates, ElapsedS: elapsed.Seconds()}, Reordered: sum.Reordered, rttStats: statsOf(&h)})
 	} else {
 		stdout.Printf("--- %s ping ---", to)
 		line := fmt.Sprintf("%d sent, %d received, %.1f%% loss", sent, received, lossPct)
@@ -265,6 +322,7 @@ func msFloat(d time.Duration) float64 { return float64(d) / float64(time.Millise
 func pingReceive(stopped *atomic.Bool, s *broadcast.Sender, run uint64, st *pingState, stdout *out, quiet, asJSON bool, arrived chan<- struct{}) {
 	buf := make([]byte, 65536)
 	sock := s.Socket()
+	printReply := replyPrinter(stdout, asJSON)
 	for !stopped.Load() {
 		n, from, err := sock.RecvFrom(buf, 0)
 		now := time.Now()
@@ -303,20 +361,8 @@ func pingReceive(stopped *atomic.Bool, s *broadcast.Sender, run uint64, st *ping
 		case arrived <- struct{}{}:
 		default:
 		}
-		if quiet {
-			continue
+		if !quiet {
+			printReply(from.AddrPort, n, h, rtt, v, now)
 		}
-		src := from.AddrPort
-		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-		if asJSON {
-			stdout.JSON(replyOut{Type: "reply", TS: now.Format(time.RFC3339Nano), Src: src.Addr().String(), Sport: src.Port(),
-				Seq: h.Seq, Len: n, RTTms: msFloat(rtt), Verdict: v.String()})
-			continue
-		}
-		mark := ""
-		if v != seq.New {
-			mark = " " + v.String()
-		}
-		stdout.Printf("%d bytes from %s seq %d rtt %s ms%s", n, src, h.Seq, ms(rtt), mark)
 	}
 }

@@ -30,7 +30,7 @@ var Names = []Name{
 	{Long: "bind-device", Meaning: "a switch: also bind the socket to --iface (SO_BINDTODEVICE); the daemon's --iface always does"},
 	// Time.
 	{Long: "timeout", Short: "w", Meaning: "end the whole run after `D`; exit 3 if nothing was received"},
-	{Long: "wait", Meaning: "ping, connect: after the last datagram sent, wait `D` for replies (no -w: that is --timeout)"},
+	{Long: "wait", Meaning: "ping, connect: after the last datagram sent, wait `D` for replies; ping --back-to-back: for each reply, after which the datagram is lost (no -w: that is --timeout)"},
 	{Long: "connect-timeout", Meaning: "connect: give up connecting after `D` (exit 3); --timeout still ends the whole run"},
 	{Long: "idle", Meaning: "stop when nothing arrived for `D` after the first datagram (connect: nothing either way)"},
 	{Long: "interval", Meaning: "time between datagrams or announcements"},
@@ -42,6 +42,7 @@ var Names = []Name{
 	// How much, how fast.
 	{Long: "count", Short: "c", Meaning: "how many datagrams: to send (send, ping, demo), or to take before stopping (listen, echo)"},
 	{Long: "rate", Meaning: "datagrams per second; 0: as fast as possible"},
+	{Long: "back-to-back", Meaning: "ping: one datagram in flight, the next sent as soon as the reply is in (netperf UDP_RR, sockperf ping-pong); no short name: ping -b allows a broadcast, which this refuses"},
 	{Long: "limit", Meaning: "echo (and the daemon): answers a second to one source address", Daemon: true},
 	{Long: "broadcast", Meaning: "echo (and the daemon): also answer datagrams sent to a broadcast address; connect --udp: allow sending to one (SO_BROADCAST)", Daemon: true},
 	{Long: "service-ports", Meaning: "echo: never answer datagrams from these source ports", Daemon: true},
