@@ -60,16 +60,11 @@ func TestIntegrationHostileLAN(t *testing.T) {
 
 	send := func(t *testing.T, n int, src, dst netip.AddrPort, payload string) {
 		t.Helper()
-		d := forge.Datagram{Src: src, Dst: dst}
-		if err := attacker.Do(func() error {
-			for i := range n {
-				d.Payload = fmt.Appendf(nil, "%s %d", payload, i)
-				if err := forge.Send("eth0", d); err != nil {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
+		ds := make([]forge.Datagram, n)
+		for i := range ds {
+			ds[i] = forge.Datagram{Src: src, Dst: dst, Payload: fmt.Appendf(nil, "%s %d", payload, i)}
+		}
+		if err := attacker.Do(func() error { return forge.Send("eth0", ds...) }); err != nil {
 			t.Fatal(err)
 		}
 	}

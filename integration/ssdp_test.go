@@ -488,19 +488,15 @@ func TestIntegrationSSDPForged(t *testing.T) {
 	}
 	forgeFrom := func(src, dst netip.AddrPort, n int, payload []byte) {
 		t.Helper()
-		if err := attacker.Do(func() error {
-			for range n {
-				d := forge.Datagram{Src: src, Dst: dst, Payload: payload}
-				if dst.Addr().IsMulticast() {
-					// 239.255.255.250's Ethernet group address.
-					d.DstMAC = net.HardwareAddr{0x01, 0x00, 0x5e, 0x7f, 0xff, 0xfa}
-				}
-				if err := forge.Send("eth0", d); err != nil {
-					return err
-				}
+		ds := make([]forge.Datagram, n)
+		for i := range ds {
+			ds[i] = forge.Datagram{Src: src, Dst: dst, Payload: payload}
+			if dst.Addr().IsMulticast() {
+				// 239.255.255.250's Ethernet group address.
+				ds[i].DstMAC = net.HardwareAddr{0x01, 0x00, 0x5e, 0x7f, 0xff, 0xfa}
 			}
-			return nil
-		}); err != nil {
+		}
+		if err := attacker.Do(func() error { return forge.Send("eth0", ds...) }); err != nil {
 			t.Fatal(err)
 		}
 	}
