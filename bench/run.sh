@@ -456,7 +456,7 @@ scen_echo() {
 #   bcast listen --listen 127.0.0.1:PORT --idle 500ms --timeout D --quiet --json
 #       ends 0.5 s after the last datagram and prints a JSON line
 #       {"type":"summary","received","bytes","elapsed_s","kernel_drops",...};
-#   bcast send --to 127.0.0.1:PORT --size B --count 0 --interval 0 --quiet --json
+#   bcast send --to 127.0.0.1:PORT --iface lo --size B --count 0 --interval 0 --quiet --json
 #       floods until Ctrl-C (SIGINT from `timeout -s INT`), then prints
 #       {"type":"summary","sent","bytes","elapsed_s",...}.
 # bcast_normalize turns those into the measure_pair form. listen's
@@ -478,7 +478,7 @@ bcast_rows() {
 	measure_pair "$round" bcast "$size" \
 		"${CPU_WRAP[@]}" @RCPU@ "$OUT/bcast" listen --listen 127.0.0.1:@PORT@ --idle 500ms --timeout "$((RECV_WINDOW + 2))s" --quiet --json \
 		-- "${CPU_WRAP[@]}" @SCPU@ timeout --preserve-status -s INT "$SECONDS_PER_RUN" \
-		"$OUT/bcast" send --to 127.0.0.1:@PORT@ --size "$size" --count 0 --interval 0 --quiet --json
+		"$OUT/bcast" send --to 127.0.0.1:@PORT@ --iface lo --size "$size" --count 0 --interval 0 --quiet --json
 }
 
 
@@ -696,7 +696,7 @@ send_run() { # ROUND ROW
 	if [[ $row == send/c/* ]]; then
 		scmd=("$UDPREF" send 127.0.0.1 @PORT@ --size 64 --rate "$rate" --count "$n" --seconds "$SEND_LIMIT")
 	else
-		scmd=("$UDPREF" cpu --out @RUN@.send.cpu -- "$BCAST" send --to 127.0.0.1:@PORT@ --message bench --size 64
+		scmd=("$UDPREF" cpu --out @RUN@.send.cpu -- "$BCAST" send --to 127.0.0.1:@PORT@ --iface lo --message bench --size 64
 			--count "$n" --rate "$rate" --quiet --json --no-progress)
 	fi
 	stream "$round" "$row" "$SEND_LIMIT" "$UDPREF" recv @PORT@ --size 64 --batch 64 --seconds "$((SEND_SECONDS + 3))" \
@@ -770,7 +770,7 @@ echo_run() { # ROUND ROW
 	esac
 	case $client in
 	c) ccmd=("$UDPREF" ping 127.0.0.1 @PORT@ --count "$PING_COUNT" --size 64 --warmup 1000 --timeout-ms 200 --seconds "$((PING_LIMIT - 5))") ;;
-	bping) ccmd=("$BCAST" ping --back-to-back --to 127.0.0.1:@PORT@ --count "$PING_COUNT" --size 64 --wait 200ms --quiet --json) ;;
+	bping) ccmd=("$BCAST" ping --back-to-back --to 127.0.0.1:@PORT@ --iface lo --count "$PING_COUNT" --size 64 --wait 200ms --quiet --json) ;;
 	sockperf) ccmd=(sockperf ping-pong -i 127.0.0.1 -p @PORT@ -m 64 -t "$SOCKPERF_SECONDS" --full-rtt) ;;
 	esac
 	next_port || { run_failed "$round" "$row" "no free port"; return 0; }
