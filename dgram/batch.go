@@ -244,8 +244,15 @@ func (op *batchOp) prepare(ms []Message, recv bool, family int) error {
 // call runs op.trap (recvmmsg or sendmmsg) once the descriptor is ready;
 // false parks the goroutine in the poller.
 func (op *batchOp) call(fd uintptr) bool {
+	keep := op.trap == unix.SYS_SENDMMSG && op.s.keepSend.Load()
 	for {
-		r, _, e := unix.Syscall6(op.trap, fd, uintptr(unsafe.Pointer(&op.hdrs[0])), uintptr(op.vlen), uintptr(op.flags), 0, 0)
+		var r uintptr
+		var e unix.Errno
+		if keep {
+			r, _, e = unix.RawSyscall6(op.trap, fd, uintptr(unsafe.Pointer(&op.hdrs[0])), uintptr(op.vlen), uintptr(op.flags), 0, 0)
+		} else {
+			r, _, e = unix.Syscall6(op.trap, fd, uintptr(unsafe.Pointer(&op.hdrs[0])), uintptr(op.vlen), uintptr(op.flags), 0, 0)
+		}
 		if e == unix.EINTR {
 			continue
 		}

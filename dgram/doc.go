@@ -27,6 +27,9 @@
 // Close, deadlines and contexts end them within 25 ms, signals and the
 // garbage collector interrupt them at once. They are for a receive loop
 // that owns its goroutine; every other call waits in the poller.
+// SetSendKeepsProcessor is their counterpart for sends, which never wait
+// in the kernel: it makes them enter it without handing the processor to
+// the runtime, for a request-response loop that owns its goroutine.
 //
 // # Truncation is never silent
 //

@@ -65,7 +65,7 @@ func (s *Socket) send1(b []byte, flags int, to Addr) (int, error) {
 		op.hdr.Namelen = op.name.len
 	}
 	op.flags, op.park = s.callFlags(flags | unix.MSG_NOSIGNAL)
-	op.trap = unix.SYS_SENDMSG
+	op.trap = op.sendTrap()
 	if err := s.rc.Write(op.callFn); err != nil {
 		return 0, err
 	}

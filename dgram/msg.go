@@ -124,12 +124,26 @@ func (op *msgOp) setControl(b []byte) {
 	}
 }
 
-// call runs op.trap (recvmsg or sendmsg) once the descriptor is ready.
-// Returning false parks the goroutine in the poller until the descriptor
-// turns readable or writable, whichever Read or Write waits for.
+// call runs op.trap (recvmsg, sendmsg or sendto) once the descriptor is
+// ready. Returning false parks the goroutine in the poller until the
+// descriptor turns readable or writable, whichever Read or Write waits for.
 func (op *msgOp) call(fd uintptr) bool {
+	keep := op.trap != unix.SYS_RECVMSG && op.s.keepSend.Load()
 	for {
-		r, _, e := unix.Syscall(op.trap, fd, uintptr(unsafe.Pointer(&op.hdr)), uintptr(op.flags))
+		var r uintptr
+		var e unix.Errno
+		switch {
+		case op.trap == unix.SYS_SENDTO && keep:
+			r, _, e = unix.RawSyscall6(op.trap, fd, uintptr(unsafe.Pointer(op.iov[0].Base)), uintptr(op.iov[0].Len), uintptr(op.flags),
+				uintptr(unsafe.Pointer(op.hdr.Name)), uintptr(op.hdr.Namelen))
+		case op.trap == unix.SYS_SENDTO:
+			r, _, e = unix.Syscall6(op.trap, fd, uintptr(unsafe.Pointer(op.iov[0].Base)), uintptr(op.iov[0].Len), uintptr(op.flags),
+				uintptr(unsafe.Pointer(op.hdr.Name)), uintptr(op.hdr.Namelen))
+		case keep:
+			r, _, e = unix.RawSyscall(op.trap, fd, uintptr(unsafe.Pointer(&op.hdr)), uintptr(op.flags))
+		default:
+			r, _, e = unix.Syscall(op.trap, fd, uintptr(unsafe.Pointer(&op.hdr)), uintptr(op.flags))
+		}
 		if e == unix.EINTR {
 			continue
 		}
@@ -139,6 +153,16 @@ func (op *msgOp) call(fd uintptr) bool {
 		op.ret, op.errno = int(r), e
 		return true
 	}
+}
+
+// sendTrap is the call that sends what op holds: sendto(2) for one buffer
+// without control data, which spares the kernel copying and checking a
+// msghdr and an iovec array (about 50 ns a datagram), else sendmsg(2).
+func (op *msgOp) sendTrap() uintptr {
+	if len(op.iov) == 1 && op.hdr.Controllen == 0 {
+		return unix.SYS_SENDTO
+	}
+	return unix.SYS_SENDMSG
 }
 
 // datagramish reports whether a recv on s returns whole messages, for which
@@ -210,7 +234,7 @@ func (s *Socket) sendmsg(m *Message, flags int) error {
 		op.hdr.Namelen = op.name.len
 	}
 	op.flags, op.park = s.callFlags(flags | unix.MSG_NOSIGNAL)
-	op.trap = unix.SYS_SENDMSG
+	op.trap = op.sendTrap()
 	if err := s.rc.Write(op.callFn); err != nil {
 		return err
 	}

@@ -49,6 +49,10 @@ type Socket struct {
 	kernelWait atomic.Bool
 	waitIdle   atomic.Bool
 	rcvTimeo   atomic.Int64
+
+	// keepSend: sends enter the kernel without leaving the processor
+	// (SetSendKeepsProcessor).
+	keepSend atomic.Bool
 }
 
 // Open is socket_create: a new socket of the given family (unix.AF_INET,
