@@ -75,7 +75,10 @@ type ReceiverConfig struct {
 	// goroutine in Receive then holds its thread and one of GOMAXPROCS
 	// processors until about 20 ms pass without a datagram, when it goes
 	// back to the poller. Close, SetReadDeadline and the context end a
-	// Receive within 25 ms. For a receive loop that owns its goroutine.
+	// Receive within 25 ms. For a receive loop that owns its goroutine;
+	// its Reply calls then keep the processor in the kernel as well
+	// (dgram's SetSendKeepsProcessor), so that an echo, one request in
+	// flight, costs the runtime nothing per round trip.
 	WaitInKernel bool
 }
 
@@ -233,6 +236,7 @@ func (r *Receiver) open(family int, addr netip.AddrPort) error {
 	}
 	r.sock = sock
 	r.watch.sock = sock
+	sock.SetSendKeepsProcessor(r.cfg.WaitInKernel)
 	for _, p := range metaPieces {
 		if r.cfg.Metadata&p.m == 0 {
 			continue

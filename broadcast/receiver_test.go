@@ -260,7 +260,17 @@ func testReceiveDoesNotAllocate(t *testing.T, ctx context.Context, kernel bool) 
 }
 
 func TestReplySource(t *testing.T) {
-	r := listen(t, ReceiverConfig{})
+	waitModes(t, testReplySource)
+}
+
+// testReplySource: Reply answers from the right address whichever way
+// Receive waits; a Receiver that waits in the kernel also sends keeping
+// the processor.
+func testReplySource(t *testing.T, kernel bool, _ time.Duration) {
+	r := listen(t, ReceiverConfig{WaitInKernel: kernel})
+	if got := r.Socket().SendKeepsProcessor(); got != kernel {
+		t.Errorf("WaitInKernel %v: the socket's sends keep the processor: %v", kernel, got)
+	}
 	for _, tc := range []struct {
 		name     string
 		from, to netip.Addr
