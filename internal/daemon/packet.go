@@ -15,8 +15,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// batchSize is how many datagrams one recvmmsg takes.
-const batchSize = 8
+// batchSize is the most datagrams one recvmmsg takes; dgram.Offer sizes
+// each call's offer to what arrives.
+const batchSize = 16
 
 // packetBatch holds a datagram listener's receive and reply messages,
 // allocated once and reused for every batch.
@@ -63,6 +64,7 @@ type packetServer struct {
 	l      *Listener
 	kernel bool // wait in the kernel while datagrams keep coming
 	b      *packetBatch
+	offer  dgram.Offer // how much of b.msgs to offer recvmmsg
 	now    time.Time
 	// yielded is when the loop last let the runtime schedule others: see
 	// yield.
@@ -92,12 +94,13 @@ func (p *packetServer) run() {
 		if p.b == nil || p.b.size != size {
 			p.b = newPacketBatch(size)
 		}
+		ms := p.b.msgs[:p.offer.Size(len(p.b.msgs))]
 		var n int
 		var err error
 		if p.kernel {
-			n, err = l.sock.RecvBatchWait(p.b.msgs, 0)
+			n, err = l.sock.RecvBatchWait(ms, 0)
 		} else {
-			n, err = l.sock.RecvBatch(p.b.msgs, 0)
+			n, err = l.sock.RecvBatch(ms, 0)
 		}
 		p.now = time.Now()
 		if err != nil {
@@ -108,6 +111,7 @@ func (p *packetServer) run() {
 			continue
 		}
 		p.recvFailed = false
+		p.offer.Got(n, len(ms), len(p.b.msgs))
 		p.datagrams += uint64(n)
 		if p.s.mode == Echo {
 			p.reply(n)
