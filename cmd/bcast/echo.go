@@ -143,8 +143,6 @@ func runEcho(c *cli.Context) error {
 	gcfg.ServicePorts = servicePorts
 	gcfg.Broadcast, gcfg.Multicast = c.Bool("broadcast"), len(groups) > 0
 	e := newEchoer(r, echoguard.New(gcfg))
-	var errorsHeld uint64
-	var lastErrorLine time.Time
 	pkts := make([]broadcast.Packet, 32)
 	var recvErr error
 	count := c.Uint64("count")
@@ -163,34 +161,8 @@ loop:
 				now = batchTime
 			}
 			verdict, err := e.answer(pk, now)
-			action, errText := verdict.String(), ""
-			if err != nil {
-				action, errText = "error", explained(err)
-			}
-			if asJSON {
-				if !quiet || errText != "" {
-					stdout.JSON(echoOut{Type: "echo", TS: now.Format(time.RFC3339Nano), Src: pk.Src.Addr().String(), Sport: pk.Src.Port(),
-						Dst: addrText(pk.Dst), Dport: local.Port(), Kind: pk.Kind.String(), IfName: pk.IfName, Len: pk.Size, Action: action, Error: errText})
-				}
-			} else if errText != "" {
-				// A flood of failing replies must not become a flood of
-				// lines: one a second, with how many were held back.
-				if now.Sub(lastErrorLine) >= time.Second {
-					more := ""
-					if errorsHeld > 0 {
-						more = fmt.Sprintf(" (%d more reply errors since the last line)", errorsHeld)
-					}
-					stderr.Printf("%s %s: reply to %s failed: %s%s", tsText(now), name, pk.Src, errText, more)
-					lastErrorLine, errorsHeld = now, 0
-				} else {
-					errorsHeld++
-				}
-			} else if !quiet {
-				verb := "echoed"
-				if verdict != echoguard.Reply {
-					verb = "ignored (" + action + ")"
-				}
-				stdout.Printf("%s %s > %s %s %s len %d %s", tsText(now), pk.Src, hostPort(pk.Dst, local.Port()), pk.Kind, pk.IfName, pk.Size, verb)
+			if !quiet || err != nil { // --quiet says only errors
+				e.report(stdout, stderr, pk, now, verdict, err, asJSON)
 			}
 			if count > 0 && e.replied >= count {
 				break loop
@@ -245,6 +217,10 @@ type echoer struct {
 	addrs *broadcast.AddrMemo // the receive loop's own: remembered answers
 
 	received, replied, failed uint64
+	// Reply errors printed: when the last line was, how many held back
+	// since.
+	lastErrorLine time.Time
+	errorsHeld    uint64
 }
 
 func newEchoer(r *broadcast.Receiver, guard *echoguard.Guard) *echoer {
@@ -274,6 +250,41 @@ func (e *echoer) answer(pk *broadcast.Packet, now time.Time) (echoguard.Reason, 
 	e.replied++
 	e.guard.Echoed(now)
 	return verdict, nil
+}
+
+// report prints what became of pk: a line (or JSON object) per datagram,
+// and reply errors at most once a second (with how many were held back
+// since the last one), so that a flood of failing replies does not become
+// a flood of lines.
+func (e *echoer) report(stdout, stderr *out, pk *broadcast.Packet, now time.Time, verdict echoguard.Reason, err error, asJSON bool) {
+	const name = "bcast echo"
+	local := e.r.LocalAddr()
+	action, errText := verdict.String(), ""
+	if err != nil {
+		action, errText = "error", explained(err)
+	}
+	switch {
+	case asJSON:
+		stdout.JSON(echoOut{Type: "echo", TS: now.Format(time.RFC3339Nano), Src: pk.Src.Addr().String(), Sport: pk.Src.Port(),
+			Dst: addrText(pk.Dst), Dport: local.Port(), Kind: pk.Kind.String(), IfName: pk.IfName, Len: pk.Size, Action: action, Error: errText})
+	case errText != "":
+		if now.Sub(e.lastErrorLine) < time.Second {
+			e.errorsHeld++
+			return
+		}
+		more := ""
+		if e.errorsHeld > 0 {
+			more = fmt.Sprintf(" (%d more reply errors since the last line)", e.errorsHeld)
+		}
+		stderr.Printf("%s %s: reply to %s failed: %s%s", tsText(now), name, pk.Src, errText, more)
+		e.lastErrorLine, e.errorsHeld = now, 0
+	default:
+		verb := "echoed"
+		if verdict != echoguard.Reply {
+			verb = "ignored (" + action + ")"
+		}
+		stdout.Printf("%s %s > %s %s %s len %d %s", tsText(now), pk.Src, hostPort(pk.Dst, local.Port()), pk.Kind, pk.IfName, pk.Size, verb)
+	}
 }
 
 func echoDest(k broadcast.Kind) echoguard.Dest {

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,5 +97,31 @@ func BenchmarkEchoRoundTrip(b *testing.B) {
 	}
 	if err := cmd.Wait(); err != nil {
 		b.Fatalf("client: %v", err)
+	}
+}
+
+// Reply errors are printed at most once a second, the next line saying how
+// many were held back; a --quiet echo prints nothing else.
+func TestEchoReportsErrorsOncePerSecond(t *testing.T) {
+	r, err := broadcast.Listen(echoConfig(netip.MustParseAddrPort("127.0.0.1:0"), "", true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	e := newEchoer(r, echoguard.New(echoguard.DefaultConfig(r.LocalAddr().Port())))
+	var stdout, stderr strings.Builder
+	o, eo := newOut(&stdout), newOut(&stderr)
+	pk := &broadcast.Packet{Src: netip.MustParseAddrPort("127.0.0.1:40000")}
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	fail := errors.New("sendmsg: no buffer space")
+	for _, at := range []time.Duration{0, 100 * time.Millisecond, 900 * time.Millisecond, 1100 * time.Millisecond, 1500 * time.Millisecond} {
+		e.report(o, eo, pk, t0.Add(at), echoguard.Reply, fail, false)
+	}
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	if len(lines) != 2 || strings.Contains(lines[0], "more reply errors") || !strings.Contains(lines[1], "(2 more reply errors since the last line)") {
+		t.Errorf("error lines:\n%s\nwant two, the second saying 2 were held back", stderr.String())
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("stdout: %q; want nothing", stdout.String())
 	}
 }
