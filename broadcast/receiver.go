@@ -75,7 +75,10 @@ type ReceiverConfig struct {
 	// goroutine in Receive then holds its thread and one of GOMAXPROCS
 	// processors until about 20 ms pass without a datagram, when it goes
 	// back to the poller. Close, SetReadDeadline and the context end a
-	// Receive within 25 ms. For a receive loop that owns its goroutine.
+	// Receive within 25 ms. For a receive loop that owns its goroutine;
+	// its Reply calls then keep the processor in the kernel as well
+	// (dgram's SetSendKeepsProcessor), so that an echo, one request in
+	// flight, costs the runtime nothing per round trip.
 	WaitInKernel bool
 }
 
@@ -135,7 +138,7 @@ type Receiver struct {
 
 	// Receive's own state: one receiving goroutine at a time.
 	msgs  []dgram.Message
-	offer offer
+	offer dgram.Offer
 	bufs  [][]byte
 	ctl   msghdr.Control
 	watch ctxWatch
@@ -233,6 +236,7 @@ func (r *Receiver) open(family int, addr netip.AddrPort) error {
 	}
 	r.sock = sock
 	r.watch.sock = sock
+	sock.SetSendKeepsProcessor(r.cfg.WaitInKernel)
 	for _, p := range metaPieces {
 		if r.cfg.Metadata&p.m == 0 {
 			continue
@@ -443,7 +447,7 @@ func (r *Receiver) Receive(ctx context.Context, out []Packet) (int, error) {
 				return n, nil
 			}
 		}
-		ms := all[:r.offer.size(len(all))]
+		ms := all[:r.offer.Size(len(all))]
 		var k int
 		var err error
 		if r.cfg.WaitInKernel {
@@ -454,44 +458,10 @@ func (r *Receiver) Receive(ctx context.Context, out []Packet) (int, error) {
 		if err != nil {
 			return 0, r.watch.result(ctx, err)
 		}
-		r.offer.got(k, len(ms), len(all))
+		r.offer.Got(k, len(ms), len(all))
 		if n := r.fill(ms[:k], out); n > 0 {
 			return n, nil
 		}
-	}
-}
-
-// offer sizes the batch a recvmmsg is offered to what arrives: dgram checks
-// every message offered before each call (a few nanoseconds each), and a
-// paced stream brings one to four datagrams a call, so offering all 64
-// cost more than the datagrams themselves. A call that fills what it was
-// offered doubles the offer at once (a flood reaches 64 in three calls);
-// eight calls in a row that take at most a quarter of it halve it.
-type offer struct {
-	n     int // 0: not set yet, start small
-	small int // calls in a row that used at most a quarter of n
-}
-
-// minOffer is the smallest offer: below it the check costs next to nothing.
-const minOffer = 8
-
-func (o *offer) size(limit int) int {
-	if o.n == 0 {
-		o.n = minOffer
-	}
-	return min(o.n, limit)
-}
-
-func (o *offer) got(k, offered, limit int) {
-	switch {
-	case k >= offered:
-		o.n, o.small = min(offered*2, max(limit, minOffer)), 0
-	case k <= offered/4 && o.n > minOffer:
-		if o.small++; o.small >= 8 {
-			o.n, o.small = max(o.n/2, minOffer), 0
-		}
-	default:
-		o.small = 0
 	}
 }
 

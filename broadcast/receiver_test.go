@@ -260,7 +260,17 @@ func testReceiveDoesNotAllocate(t *testing.T, ctx context.Context, kernel bool) 
 }
 
 func TestReplySource(t *testing.T) {
-	r := listen(t, ReceiverConfig{})
+	waitModes(t, testReplySource)
+}
+
+// testReplySource: Reply answers from the right address whichever way
+// Receive waits; a Receiver that waits in the kernel also sends keeping
+// the processor.
+func testReplySource(t *testing.T, kernel bool, _ time.Duration) {
+	r := listen(t, ReceiverConfig{WaitInKernel: kernel})
+	if got := r.Socket().SendKeepsProcessor(); got != kernel {
+		t.Errorf("WaitInKernel %v: the socket's sends keep the processor: %v", kernel, got)
+	}
 	for _, tc := range []struct {
 		name     string
 		from, to netip.Addr
@@ -479,47 +489,5 @@ func TestDropsWithoutControlMessages(t *testing.T) {
 	drops := r.Drops()
 	if drops == 0 || received+int(drops) != sent {
 		t.Errorf("received %d + dropped %d; want %d in all, some dropped (a receive buffer of one datagram)", received, drops, sent)
-	}
-}
-
-// The batch offered to recvmmsg follows what arrives: it doubles when a call
-// fills it, up to the limit, and halves after eight calls in a row that
-// used at most a quarter of it, never below minOffer.
-func TestOfferFollowsArrivals(t *testing.T) {
-	var o offer
-	if n := o.size(64); n != minOffer {
-		t.Fatalf("first offer %d; want %d", n, minOffer)
-	}
-	for _, want := range []int{16, 32, 64, 64} {
-		o.got(o.size(64), o.size(64), 64)
-		if n := o.size(64); n != want {
-			t.Fatalf("after a full call: offer %d; want %d", n, want)
-		}
-	}
-	for i := range 7 {
-		o.got(1, 64, 64)
-		if n := o.size(64); n != 64 {
-			t.Fatalf("after %d small calls: offer %d; want 64 still", i+1, n)
-		}
-	}
-	o.got(1, 64, 64)
-	if n := o.size(64); n != 32 {
-		t.Fatalf("after 8 small calls: offer %d; want 32", n)
-	}
-	o.got(20, 32, 64) // more than a quarter: the run of small calls starts again
-	for range 7 {
-		o.got(1, 32, 64)
-	}
-	if n := o.size(64); n != 32 {
-		t.Fatalf("a run broken by a busy call: offer %d; want 32", n)
-	}
-	for range 100 {
-		o.got(0, o.size(64), 64)
-	}
-	if n := o.size(64); n != minOffer {
-		t.Fatalf("long idle: offer %d; want %d", n, minOffer)
-	}
-	if n := o.size(4); n != 4 {
-		t.Fatalf("a smaller limit (out of 4): offer %d; want 4", n)
 	}
 }

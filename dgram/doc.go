@@ -68,7 +68,8 @@
 //	socket_recvfrom / sendto (*Socket).RecvFrom, RecvFromContext / SendTo
 //	socket_recvmsg / sendmsg (*Socket).RecvMsg, RecvMsgContext / SendMsg over a *Message
 //	(recvmmsg / sendmmsg)    (*Socket).RecvBatch, RecvBatchContext / SendBatch;
-//	                         RecvBatchWait, RecvBatchWaitContext (waiting in the kernel)
+//	                         RecvBatchWait, RecvBatchWaitContext (waiting in the kernel);
+//	                         Offer sizes a receive loop's batches to what arrives
 //	socket_select            Select(ctx, read, write, timeout); a Poller for loops
 //	socket_set_nonblock      (*Socket).SetNonblock(true)
 //	socket_set_block         (*Socket).SetNonblock(false)

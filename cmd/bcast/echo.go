@@ -104,10 +104,8 @@ func runEcho(c *cli.Context) error {
 		}
 	}
 	timeout := c.Duration("timeout")
-	cfg := broadcast.ReceiverConfig{Network: "udp4", Addr: addr, Iface: c.String("iface")}
-	if a := addr.Addr(); a.Is6() && !a.Is4In6() {
-		cfg.Network = "udp6"
-	}
+	quiet, asJSON := c.Bool("quiet"), c.Bool("json")
+	cfg := echoConfig(addr, c.String("iface"), quiet)
 	for _, g := range groups {
 		if g.Is6() && cfg.Network == "udp4" {
 			if !addr.Addr().IsUnspecified() {
@@ -116,7 +114,6 @@ func runEcho(c *cli.Context) error {
 			cfg.Network, cfg.Addr = "udp6", netip.AddrPortFrom(netip.IPv6Unspecified(), addr.Port())
 		}
 	}
-	quiet, asJSON := c.Bool("quiet"), c.Bool("json")
 	stdout, stderr := newOut(c.App.Writer), newOut(c.App.ErrWriter)
 	r, joined, err := openReceiver(name, cfg, groups, stderr, asJSON)
 	if err != nil {
@@ -145,10 +142,7 @@ func runEcho(c *cli.Context) error {
 	gcfg.Rate, gcfg.Burst = limit, max(int(limit), 1)
 	gcfg.ServicePorts = servicePorts
 	gcfg.Broadcast, gcfg.Multicast = c.Bool("broadcast"), len(groups) > 0
-	guard := echoguard.New(gcfg)
-	addrs := r.Addrs()
-	var received, replied, failed, errorsHeld uint64
-	var lastErrorLine time.Time
+	e := newEchoer(r, echoguard.New(gcfg))
 	pkts := make([]broadcast.Packet, 32)
 	var recvErr error
 	count := c.Uint64("count")
@@ -159,84 +153,138 @@ loop:
 			recvErr = err
 			break
 		}
+		batchTime := time.Now() // one clock read a batch, for datagrams without a timestamp
 		for i := range pkts[:n] {
 			pk := &pkts[i]
-			received++
 			now := pk.Time
 			if now.IsZero() {
-				now = time.Now()
+				now = batchTime
 			}
-			verdict := echoguard.Truncated
-			if !pk.Truncated {
-				verdict = guard.Check(now, &echoguard.Datagram{
-					Src: pk.Src, Dest: echoDest(pk.Kind), Payload: pk.Data,
-					SrcLocal: pk.Own, SrcBroadcast: addrs.IsBroadcast(pk.Src.Addr()), Loopback: addrs.IsLoopback(pk.IfIndex),
-				})
-			} else {
-				guard.Count(verdict)
+			verdict, err := e.answer(pk, now)
+			if !quiet || err != nil { // --quiet says only errors
+				e.report(stdout, stderr, pk, now, verdict, err, asJSON)
 			}
-			action, errText := verdict.String(), ""
-			if verdict == echoguard.Reply {
-				if err := r.Reply(pk, pk.Data); err != nil {
-					action, errText = "error", explained(err)
-					failed++
-				} else {
-					replied++
-					guard.Sent(now, pk.Src, pk.Data)
-				}
-			}
-			if asJSON {
-				if !quiet || errText != "" {
-					stdout.JSON(echoOut{Type: "echo", TS: now.Format(time.RFC3339Nano), Src: pk.Src.Addr().String(), Sport: pk.Src.Port(),
-						Dst: addrText(pk.Dst), Dport: local.Port(), Kind: pk.Kind.String(), IfName: pk.IfName, Len: pk.Size, Action: action, Error: errText})
-				}
-			} else if errText != "" {
-				// A flood of failing replies must not become a flood of
-				// lines: one a second, with how many were held back.
-				if now.Sub(lastErrorLine) >= time.Second {
-					more := ""
-					if errorsHeld > 0 {
-						more = fmt.Sprintf(" (%d more reply errors since the last line)", errorsHeld)
-					}
-					stderr.Printf("%s %s: reply to %s failed: %s%s", tsText(now), name, pk.Src, errText, more)
-					lastErrorLine, errorsHeld = now, 0
-				} else {
-					errorsHeld++
-				}
-			} else if !quiet {
-				verb := "echoed"
-				if verdict != echoguard.Reply {
-					verb = "ignored (" + action + ")"
-				}
-				stdout.Printf("%s %s > %s %s %s len %d %s", tsText(now), pk.Src, hostPort(pk.Dst, local.Port()), pk.Kind, pk.IfName, pk.Size, verb)
-			}
-			if count > 0 && replied >= count {
+			if count > 0 && e.replied >= count {
 				break loop
 			}
 		}
 	}
 	stopFollow() // nothing said after the summary
-	counts := guard.Counts()
+	counts := e.guard.Counts()
 	if asJSON {
-		stdout.JSON(map[string]any{"type": "summary", "received": received, "replied": replied, "ignored": counts.Suppressed(),
-			"ignored_by_reason": counts.Map(), "errors": failed})
+		stdout.JSON(map[string]any{"type": "summary", "received": e.received, "replied": e.replied, "ignored": counts.Suppressed(),
+			"ignored_by_reason": counts.Map(), "errors": e.failed})
 	} else {
 		why := ""
 		if s := counts.String(); s != "" {
 			why = " (" + s + ")"
 		}
-		stderr.Printf("%s: %d datagrams, %d answered, %d ignored%s, %d reply errors", name, received, replied, counts.Suppressed(), why, failed)
+		stderr.Printf("%s: %d datagrams, %d answered, %d ignored%s, %d reply errors", name, e.received, e.replied, counts.Suppressed(), why, e.failed)
 	}
 	switch {
 	case recvErr == nil, c.Context.Err() != nil:
 		return nil
 	case errors.Is(recvErr, context.DeadlineExceeded):
-		if received == 0 {
+		if e.received == 0 {
 			return cli.Exit(fmt.Sprintf("%s: nothing received within %v", name, timeout), exitTimeout)
 		}
 		return nil
 	}
 	return failure(name, "%s", explained(recvErr))
+}
+
+// echoConfig is the Receiver bcast echo opens. Its receive loop owns its
+// goroutine: it waits for requests in the kernel, not in the runtime
+// poller, whose park and wake-up per request cost more than answering it.
+// It asks the kernel only for what it uses: the destination and arrival
+// interface (pktinfo) that the checks and the reply's source need, and the
+// receive timestamp only for the lines it prints.
+func echoConfig(addr netip.AddrPort, iface string, quiet bool) broadcast.ReceiverConfig {
+	cfg := broadcast.ReceiverConfig{Network: "udp4", Addr: addr, Iface: iface, Metadata: broadcast.MetaPktInfo, WaitInKernel: true}
+	if !quiet {
+		cfg.Metadata |= broadcast.MetaTime
+	}
+	if a := addr.Addr(); a.Is6() && !a.Is4In6() {
+		cfg.Network = "udp6"
+	}
+	return cfg
+}
+
+// echoer answers datagrams: the guard's checks, then the echo.
+type echoer struct {
+	r     *broadcast.Receiver
+	guard *echoguard.Guard
+	addrs *broadcast.AddrMemo // the receive loop's own: remembered answers
+
+	received, replied, failed uint64
+	// Reply errors printed: when the last line was, how many held back
+	// since.
+	lastErrorLine time.Time
+	errorsHeld    uint64
+}
+
+func newEchoer(r *broadcast.Receiver, guard *echoguard.Guard) *echoer {
+	return &echoer{r: r, guard: guard, addrs: r.Addrs().Memo()}
+}
+
+// answer sends pk back to its sender if the guard allows it. It returns
+// the guard's verdict (Truncated for a datagram cut by the buffer, whose
+// echo would be wrong) and the reply's error, if sending it failed.
+func (e *echoer) answer(pk *broadcast.Packet, now time.Time) (echoguard.Reason, error) {
+	e.received++
+	if pk.Truncated {
+		e.guard.Count(echoguard.Truncated)
+		return echoguard.Truncated, nil
+	}
+	verdict := e.guard.Check(now, &echoguard.Datagram{
+		Src: pk.Src, Dest: echoDest(pk.Kind), Payload: pk.Data,
+		SrcLocal: pk.Own, SrcBroadcast: e.addrs.IsBroadcast(pk.Src.Addr()), Loopback: e.addrs.IsLoopback(pk.IfIndex),
+	})
+	if verdict != echoguard.Reply {
+		return verdict, nil
+	}
+	if err := e.r.Reply(pk, pk.Data); err != nil {
+		e.failed++
+		return verdict, err
+	}
+	e.replied++
+	e.guard.Echoed(now)
+	return verdict, nil
+}
+
+// report prints what became of pk: a line (or JSON object) per datagram,
+// and reply errors at most once a second (with how many were held back
+// since the last one), so that a flood of failing replies does not become
+// a flood of lines.
+func (e *echoer) report(stdout, stderr *out, pk *broadcast.Packet, now time.Time, verdict echoguard.Reason, err error, asJSON bool) {
+	const name = "bcast echo"
+	local := e.r.LocalAddr()
+	action, errText := verdict.String(), ""
+	if err != nil {
+		action, errText = "error", explained(err)
+	}
+	switch {
+	case asJSON:
+		stdout.JSON(echoOut{Type: "echo", TS: now.Format(time.RFC3339Nano), Src: pk.Src.Addr().String(), Sport: pk.Src.Port(),
+			Dst: addrText(pk.Dst), Dport: local.Port(), Kind: pk.Kind.String(), IfName: pk.IfName, Len: pk.Size, Action: action, Error: errText})
+	case errText != "":
+		if now.Sub(e.lastErrorLine) < time.Second {
+			e.errorsHeld++
+			return
+		}
+		more := ""
+		if e.errorsHeld > 0 {
+			more = fmt.Sprintf(" (%d more reply errors since the last line)", e.errorsHeld)
+		}
+		stderr.Printf("%s %s: reply to %s failed: %s%s", tsText(now), name, pk.Src, errText, more)
+		e.lastErrorLine, e.errorsHeld = now, 0
+	default:
+		verb := "echoed"
+		if verdict != echoguard.Reply {
+			verb = "ignored (" + action + ")"
+		}
+		stdout.Printf("%s %s > %s %s %s len %d %s", tsText(now), pk.Src, hostPort(pk.Dst, local.Port()), pk.Kind, pk.IfName, pk.Size, verb)
+	}
 }
 
 func echoDest(k broadcast.Kind) echoguard.Dest {

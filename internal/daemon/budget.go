@@ -176,7 +176,7 @@ func (s *Server) stall(c *conn) {
 		list = list[:n]
 	}
 	s.stalled[k] = append(list, c)
-	if n, ok := s.limit("client-memory", s.now); ok {
+	if n, ok := s.warn.limit("client-memory", s.now); ok {
 		s.log.Warn("client-memory reached: clients wait to be read until others take their replies",
 			"client_memory", s.set.ClientMemory, "held", s.held, "repeats", n)
 	}

@@ -5,15 +5,32 @@
 // # The event loop
 //
 // A Server runs one goroutine around one dgram.Poller, which watches every
-// listener and every client socket, all nonblocking: a call that would wait
-// returns EAGAIN instead, and the loop moves on. Each stream client has its
+// stream listener and every client socket, all nonblocking: a call that
+// would wait returns EAGAIN instead, and the loop moves on. Each stream client has its
 // reply backlog, made only of what its socket would not take (replies are
 // built in one buffer the clients share); the loop asks to hear about
 // writability only while replies are pending, and stops reading a client
 // whose backlog passes 256 KiB until the client takes it, so a slow reader
 // costs bounded memory and never delays anyone else. All clients together
-// hold at most Settings.ClientMemory (see budget.go). Datagrams are taken
-// with recvmmsg and answered with sendmmsg, a batch at a time.
+// hold at most Settings.ClientMemory (see budget.go).
+//
+// # Datagram listeners
+//
+// Each datagram listener (udp, unixgram) has a goroutine of its own, a
+// receive loop that owns its goroutine: it takes datagrams with recvmmsg
+// and answers them with sendmmsg, a batch at a time, and while they keep
+// coming it waits for them in the kernel (dgram's RecvBatchWait) rather
+// than in an epoll_wait followed by a recvmmsg, its replies keeping the
+// processor too (SendKeepsProcessor). A client with one request in flight
+// (ping) then costs one blocking recvmmsg and one sendmmsg per round trip,
+// as a C server's recvfrom and sendto do; through the event loop it paid an
+// epoll_wait besides, and the runtime's park and wake-up whenever the loop
+// went idle. Such a goroutine holds one of GOMAXPROCS processors while it
+// waits in the kernel, so the goroutines do it only while a processor is
+// left for the event loop (or there is no stream listener for it to serve);
+// otherwise they wait in the runtime poller. They read MaxLine as Reload
+// leaves it, keep their own counts, warnings and guard, and end when Serve
+// closes their sockets, before it returns.
 //
 // Timeouts need no timer per connection. Every connection in a list shares
 // one timeout, so keeping the list in order of last activity (a move to the

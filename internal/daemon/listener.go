@@ -32,8 +32,9 @@ type Listener struct {
 	// Event loop state, owned by the Server's goroutine.
 	closed      bool
 	pausedUntil time.Time // accept paused after EMFILE and friends
-	batch       *packetBatch
-	guard       *echoguard.Guard // datagram listeners: which datagrams to answer
+	// guard decides which datagrams a datagram listener answers; its
+	// packetServer owns it while it runs.
+	guard *echoguard.Guard
 }
 
 // Network is "tcp", "udp", "unix" or "unixgram".

@@ -1,16 +1,22 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"runtime"
+	"time"
 
+	"github.com/bcastdev/bcast/broadcast"
 	"github.com/bcastdev/bcast/dgram"
 	"github.com/bcastdev/bcast/internal/echoguard"
 	"github.com/bcastdev/bcast/msghdr"
 	"golang.org/x/sys/unix"
 )
 
-// batchSize is how many datagrams one recvmmsg takes.
+// batchSize is the most datagrams one recvmmsg takes; dgram.Offer sizes
+// each call's offer to what arrives.
 const batchSize = 16
 
 // packetBatch holds a datagram listener's receive and reply messages,
@@ -42,37 +48,97 @@ func newPacketBatch(size int) *packetBatch {
 	return b
 }
 
-// servePackets answers the datagrams waiting on l: in echo mode each goes
-// back to its sender as it came, a batch at a time (recvmmsg, sendmmsg).
-func (s *Server) servePackets(l *Listener) {
-	// A datagram may hold one line and its newline; reading one byte more
-	// than that tells an over-long one apart (MSG_TRUNC gives its size).
-	size := min(s.set.MaxLine+1, maxDatagram)
-	if l.batch == nil || l.batch.size != size {
-		l.batch = newPacketBatch(size)
-	}
-	b := l.batch
-	for range readsPerEvent {
-		n, err := l.sock.RecvBatch(b.msgs, 0)
+// packetServer serves one datagram listener from a goroutine of its own,
+// outside the event loop: a receive loop that owns its goroutine, so that
+// it may wait for datagrams in the kernel (dgram's RecvBatchWait) rather
+// than in an epoll_wait followed by a recvmmsg. A request-response client
+// (one request in flight, ping) then costs one blocking recvmmsg and one
+// sendmmsg per round trip, as a plain C server's recvfrom and sendto, where
+// the event loop paid an epoll_wait besides and, each time it went idle,
+// the runtime's own park and wake-up.
+//
+// Everything here belongs to the goroutine while it runs; the Server reads
+// the counts and the Listener's guard once it has ended (Server.packets).
+type packetServer struct {
+	s      *Server
+	l      *Listener
+	kernel bool // wait in the kernel while datagrams keep coming
+	b      *packetBatch
+	offer  dgram.Offer // how much of b.msgs to offer recvmmsg
+	now    time.Time
+	// yielded is when the loop last let the runtime schedule others: see
+	// yield.
+	yielded time.Time
+
+	warn               warnings
+	addrs              *broadcast.AddrMemo // nil for unixgram
+	dirs               *dirTrust
+	datagrams, dropped uint64
+	recvFailed         bool // the last receive failed too: pause before the next
+}
+
+// yieldEvery bounds how long a busy receive loop waiting in the kernel keeps
+// its processor from the event loop and the runtime's own goroutines
+// (signals, the address watch) when there is only one: without it they
+// wait for the runtime's preemption, 10 ms.
+const yieldEvery = time.Millisecond
+
+func (p *packetServer) run() {
+	defer p.s.packets.Done()
+	l := p.l
+	for {
+		// A datagram may hold one line and its newline; reading one byte
+		// more than that tells an over-long one apart (MSG_TRUNC gives its
+		// size). Reload may change MaxLine while this runs.
+		size := min(int(p.s.maxLine.Load())+1, maxDatagram)
+		if p.b == nil || p.b.size != size {
+			p.b = newPacketBatch(size)
+		}
+		ms := p.b.msgs[:p.offer.Size(len(p.b.msgs))]
+		var n int
+		var err error
+		if p.kernel {
+			n, err = l.sock.RecvBatchWait(ms, 0)
+		} else {
+			n, err = l.sock.RecvBatch(ms, 0)
+		}
+		p.now = time.Now()
 		if err != nil {
-			if dgram.Errno(err) != unix.EAGAIN {
-				if k, ok := s.limit("recv "+l.addr.String(), s.now); ok {
-					s.log.Warn("receive failed", "network", l.network, "addr", l.addr.String(), "err", err, "repeats", k)
-				}
+			if errors.Is(err, net.ErrClosed) {
+				return // the listener closed: shutdown
 			}
-			return
+			p.recvError(err)
+			continue
 		}
-		s.stats.datagrams += uint64(n)
-		if s.mode == Echo {
-			s.reply(l, b, n)
+		p.recvFailed = false
+		p.offer.Got(n, len(ms), len(p.b.msgs))
+		p.datagrams += uint64(n)
+		if p.s.mode == Echo {
+			p.reply(n)
 		}
-		if n < len(b.msgs) {
-			return // the queue is empty
+		if p.kernel && p.now.Sub(p.yielded) >= yieldEvery {
+			runtime.Gosched()
+			p.yielded = p.now
 		}
 	}
 }
 
-func (s *Server) reply(l *Listener, b *packetBatch, n int) {
+// recvError logs a failed receive (rate-limited) and, when the one before
+// failed too, pauses: an error that repeats must not become a busy loop.
+func (p *packetServer) recvError(err error) {
+	if k, ok := p.warn.limit("recv", p.now); ok {
+		p.s.log.Warn("receive failed", "network", p.l.network, "addr", p.l.addr.String(), "err", err, "repeats", k)
+	}
+	if p.recvFailed {
+		time.Sleep(acceptPause)
+	}
+	p.recvFailed = true
+}
+
+// reply answers the n datagrams just received, each back to its sender as
+// it came, with one sendmmsg.
+func (p *packetServer) reply(n int) {
+	b, l := p.b, p.l
 	b.replies = b.replies[:0]
 	for i := range n {
 		m := &b.msgs[i]
@@ -81,17 +147,21 @@ func (s *Server) reply(l *Listener, b *packetBatch, n int) {
 			b.ctl = msghdr.Control{}
 		}
 		payload := m.Buffers[0][:m.N]
-		verdict := s.verdict(l, m, &b.ctl, payload)
-		if verdict == echoguard.Reply && (m.Truncated() || m.Size > s.set.MaxLine+1) {
+		verdict := p.verdict(m, &b.ctl, payload)
+		echoed := true
+		// The buffer holds MaxLine+1 bytes (as MaxLine was when the batch
+		// was made, the limit its error reply names): a longer datagram
+		// was cut.
+		if verdict == echoguard.Reply && m.Truncated() {
 			// The error reply goes out only where it is no larger than
 			// what came in: a reply never amplifies.
-			payload = b.errText
+			payload, echoed = b.errText, false
 			if len(payload) > m.Size {
 				verdict = echoguard.Truncated
 			}
 		}
 		if verdict != echoguard.Reply {
-			s.suppressed(l, verdict, m.Addr)
+			p.suppressed(verdict, m.Addr)
 			continue
 		}
 		b.replies = b.replies[:len(b.replies)+1]
@@ -101,30 +171,87 @@ func (s *Server) reply(l *Listener, b *packetBatch, n int) {
 		if parsed {
 			r.Control = b.replySource(r.Control)
 		}
-		if !l.addr.Unix {
-			l.guard.Sent(s.now, replyTo(m.Addr), payload)
+		switch {
+		case l.addr.Unix:
+		case echoed:
+			l.guard.Echoed(p.now)
+		default:
+			l.guard.Sent(p.now, replyTo(m.Addr), payload)
 		}
 	}
 	for i := 0; i < len(b.replies); {
-		sent, err := l.sock.SendBatch(b.replies[i:], 0)
+		// MSG_DONTWAIT: the socket waits for datagrams, but a reply that
+		// finds the send buffer full is dropped rather than queued, as
+		// the network itself would.
+		sent, err := l.sock.SendBatch(b.replies[i:], unix.MSG_DONTWAIT)
 		i += sent
 		if err == nil {
 			break
 		}
 		if dgram.Errno(err) == unix.EAGAIN {
-			// The send buffer is full: a datagram server drops rather
-			// than queue, as the network itself would.
-			s.stats.dropped += uint64(len(b.replies) - i)
+			p.dropped += uint64(len(b.replies) - i)
 			break
 		}
-		s.stats.dropped++
-		if k, ok := s.limit("send "+l.addr.String(), s.now); ok {
-			s.log.Warn("reply failed", "network", l.network, "to", b.replies[i].Addr.String(), "err", err, "repeats", k)
+		p.dropped++
+		if k, ok := p.warn.limit("send", p.now); ok {
+			p.s.log.Warn("reply failed", "network", l.network, "to", b.replies[i].Addr.String(), "err", err, "repeats", k)
 		}
 		i++ // skip the one that failed, send the rest
 	}
 	for i := range b.replies {
 		b.replies[i].Buffers[0], b.replies[i].Addr = nil, dgram.Addr{} // drop references until the next batch
+	}
+}
+
+// verdict decides whether message m may be answered. ctl is its parsed
+// control data (pktinfo).
+func (p *packetServer) verdict(m *dgram.Message, ctl *msghdr.Control, payload []byte) echoguard.Reason {
+	l := p.l
+	if l.addr.Unix {
+		switch {
+		case !m.Addr.Unix || m.Addr.Path == "":
+			return echoguard.Unbound
+		case !p.dirs.allows(m.Addr.Path, p.now):
+			return echoguard.ReplyDir
+		}
+		return echoguard.Reply
+	}
+	d := echoguard.Datagram{Src: m.Addr.AddrPort, Payload: payload}
+	src := d.Src.Addr().Unmap()
+	if a := p.addrs; a != nil {
+		d.Loopback = a.IsLoopback(ctl.IfIndex)
+		// The guard asks whether the source is one of ours only for a
+		// datagram from the network: skip the lookup for one that came
+		// over loopback.
+		if !d.Loopback {
+			d.SrcLocal = a.IsLocal(src)
+		}
+		d.SrcBroadcast = a.IsBroadcast(src)
+		if ctl.Dst.IsValid() {
+			switch a.Kind(ctl.Dst, ctl.SpecDst) {
+			case broadcast.Unicast:
+				d.Dest = echoguard.ToUnicast
+			case broadcast.Broadcast:
+				d.Dest = echoguard.ToBroadcast
+			case broadcast.Multicast:
+				d.Dest = echoguard.ToMulticast
+			}
+		}
+	} else if ctl.Dst.IsValid() && ctl.Dst.IsMulticast() {
+		d.Dest = echoguard.ToMulticast
+	}
+	return l.guard.Check(p.now, &d)
+}
+
+// suppressed counts and (rate-limited) logs a datagram not answered.
+func (p *packetServer) suppressed(r echoguard.Reason, from dgram.Addr) {
+	l := p.l
+	if r == echoguard.Truncated || r == echoguard.Unbound || r == echoguard.ReplyDir {
+		l.guard.Count(r)
+	}
+	if k, ok := p.warn.limit(r.Key(), p.now); ok {
+		p.s.log.Warn("datagram not answered", "network", l.network, "addr", l.addr.String(),
+			"from", from.String(), "reason", r.String(), "repeats", k)
 	}
 }
 

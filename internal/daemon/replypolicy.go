@@ -9,10 +9,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/bcastdev/bcast/broadcast"
 	"github.com/bcastdev/bcast/dgram"
 	"github.com/bcastdev/bcast/internal/echoguard"
-	"github.com/bcastdev/bcast/msghdr"
 )
 
 // ReplyPolicy says which datagrams the echo mode answers. The zero value
@@ -131,52 +129,7 @@ func (d *dirTrust) trusted(dir string) bool {
 	}
 }
 
-// verdict decides whether message m on listener l may be answered.
-// received is the message's parsed control data (pktinfo).
-func (s *Server) verdict(l *Listener, m *dgram.Message, ctl *msghdr.Control, payload []byte) echoguard.Reason {
-	if l.addr.Unix {
-		switch {
-		case !m.Addr.Unix || m.Addr.Path == "":
-			return echoguard.Unbound
-		case !s.dirs.allows(m.Addr.Path, s.now):
-			return echoguard.ReplyDir
-		}
-		return echoguard.Reply
-	}
-	d := echoguard.Datagram{Src: m.Addr.AddrPort, Payload: payload}
-	src := d.Src.Addr().Unmap()
-	if s.addrs != nil {
-		d.SrcLocal = s.addrs.IsLocal(src)
-		d.SrcBroadcast = s.addrs.IsBroadcast(src)
-		d.Loopback = s.addrs.IsLoopback(ctl.IfIndex)
-		if ctl.Dst.IsValid() {
-			switch s.addrs.Kind(ctl.Dst, ctl.SpecDst) {
-			case broadcast.Unicast:
-				d.Dest = echoguard.ToUnicast
-			case broadcast.Broadcast:
-				d.Dest = echoguard.ToBroadcast
-			case broadcast.Multicast:
-				d.Dest = echoguard.ToMulticast
-			}
-		}
-	} else if ctl.Dst.IsValid() && ctl.Dst.IsMulticast() {
-		d.Dest = echoguard.ToMulticast
-	}
-	return l.guard.Check(s.now, &d)
-}
-
-// suppressed counts and (rate-limited) logs a datagram not answered.
-func (s *Server) suppressed(l *Listener, r echoguard.Reason, from dgram.Addr) {
-	if r == echoguard.Truncated || r == echoguard.Unbound || r == echoguard.ReplyDir {
-		l.guard.Count(r)
-	}
-	if k, ok := s.limit("suppressed "+r.Key(), s.now); ok {
-		s.log.Warn("datagram not answered", "network", l.network, "addr", l.addr.String(),
-			"from", from.String(), "reason", r.String(), "repeats", k)
-	}
-}
-
-// replyFrom reports the source address a reply to src would be recorded
+// replyTo reports the source address a reply to a would be recorded
 // under: IPv4-mapped sources of a dual-stack socket as IPv4.
 func replyTo(a dgram.Addr) netip.AddrPort {
 	return netip.AddrPortFrom(a.AddrPort.Addr().Unmap(), a.AddrPort.Port())

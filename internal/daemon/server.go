@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -99,10 +100,11 @@ const (
 	logEvery = 5 * time.Second
 )
 
-// Server serves a set of listeners from one goroutine: one epoll-based
-// dgram.Poller watches the listeners and every client socket, all of them
-// nonblocking, so no client can hold up another however slowly it reads or
-// writes.
+// Server serves a set of listeners: one goroutine, around one epoll-based
+// dgram.Poller, watches the stream listeners and every client socket, all
+// of them nonblocking, so no client can hold up another however slowly it
+// reads or writes; each datagram listener has a goroutine of its own (see
+// packetServer).
 type Server struct {
 	mode Mode
 	set  Settings
@@ -124,7 +126,7 @@ type Server struct {
 	hurried       bool // Hurry was called: the shutdown, now or to come, takes no time
 
 	stats stats
-	warn  map[string]*rateLimit
+	warn  warnings
 
 	// The client memory budget (budget.go).
 	held              int64        // bytes clients hold between events
@@ -134,7 +136,13 @@ type Server struct {
 
 	replyPolicy ReplyPolicy
 	addrs       *broadcast.Addrs // this host's addresses, for the reply checks; nil until a UDP listener is added
-	dirs        *dirTrust
+
+	// The datagram listeners' goroutines, and what they read of the
+	// settings: MaxLine, which Reload changes.
+	packetServers []*packetServer
+	packets       sync.WaitGroup
+	packetsJoined bool
+	maxLine       atomic.Int64
 
 	mu      sync.Mutex // guards what other goroutines hand to the loop
 	pending *Settings
@@ -183,10 +191,10 @@ func New(cfg Config) (*Server, error) {
 		poller: p, wakeR: r, wakeW: w,
 		handlers:    map[*dgram.Socket]any{r: wakeup{}},
 		scratch:     make([]byte, readBuf),
-		warn:        map[string]*rateLimit{},
+		warn:        warnings{},
 		replyPolicy: cfg.Reply,
-		dirs:        newDirTrust(cfg.Reply.ReplyDirs),
 	}
+	s.maxLine.Store(int64(cfg.Settings.MaxLine))
 	s.active.init()
 	s.linger.init()
 	return s, nil
@@ -206,6 +214,8 @@ func (s *Server) Add(l *Listener) error {
 		if err := s.guardPackets(l); err != nil {
 			return err
 		}
+		s.listeners = append(s.listeners, l)
+		return nil
 	}
 	if err := s.poller.Add(l.sock, dgram.Readable); err != nil {
 		return err
@@ -278,8 +288,12 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		s.log.Info("listening", attrs...)
 	}
-	s.log.Info("serving", "listeners", len(s.listeners), "max_clients", s.set.MaxClients,
-		"idle_timeout", s.set.IdleTimeout.String(), "max_line", s.set.MaxLine, "client_memory", s.set.ClientMemory)
+	attrs := []any{"listeners", len(s.listeners), "max_clients", s.set.MaxClients,
+		"idle_timeout", s.set.IdleTimeout.String(), "max_line", s.set.MaxLine, "client_memory", s.set.ClientMemory}
+	if wait := s.startPackets(); wait != "" {
+		attrs = append(attrs, "datagram_wait", wait)
+	}
+	s.log.Info("serving", attrs...)
 	// The context reaches the loop through the wake-up socket: handing it
 	// to every Wait would cost a context.AfterFunc per iteration.
 	stop := context.AfterFunc(ctx, s.wake)
@@ -301,6 +315,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.expire()
 		s.resumeStalled()
 		if s.draining && s.active.n == 0 && s.linger.n == 0 {
+			s.joinPackets()
 			counts := s.notAnswered()
 			attrs := []any{"accepted", s.stats.accepted, "rejected", s.stats.rejected, "client_memory_peak", s.heldPeak.Load(),
 				"datagrams", s.stats.datagrams, "replies_dropped", s.stats.dropped, "not_answered", counts.Suppressed()}
@@ -315,11 +330,7 @@ func (s *Server) dispatch(r dgram.Ready) {
 	case *conn:
 		s.serveConn(h, r.Events)
 	case *Listener:
-		if h.stream() {
-			s.accept(h)
-		} else {
-			s.servePackets(h)
-		}
+		s.accept(h)
 	case wakeup:
 		s.woken()
 	}
@@ -339,6 +350,7 @@ func (s *Server) woken() {
 	s.mu.Unlock()
 	if pending != nil {
 		s.set = *pending
+		s.maxLine.Store(int64(s.set.MaxLine))
 		s.log.Info("settings reloaded", "max_clients", s.set.MaxClients, "idle_timeout", s.set.IdleTimeout.String(),
 			"max_line", s.set.MaxLine, "shutdown_timeout", s.set.ShutdownTimeout.String(), "client_memory", s.set.ClientMemory)
 		if s.draining && s.drainDeadline.After(s.now.Add(s.set.ShutdownTimeout)) {
@@ -487,8 +499,12 @@ func (s *Server) closeListener(l *Listener) {
 		return
 	}
 	l.pausedUntil = time.Time{}
-	s.poller.Remove(l.sock)
-	delete(s.handlers, l.sock)
+	if l.stream() {
+		s.poller.Remove(l.sock)
+		delete(s.handlers, l.sock)
+	}
+	// A datagram listener's goroutine sees the socket closed, within
+	// 25 ms if it is waiting in the kernel, and ends.
 	if err := l.Close(); err != nil {
 		s.log.Warn("closing listener", "network", l.network, "addr", l.addr.String(), "err", err)
 	}
@@ -505,11 +521,70 @@ func (s *Server) release() {
 	for _, l := range s.listeners {
 		s.closeListener(l)
 	}
+	s.joinPackets()
 	s.poller.Close()
 	s.wakeR.Close()
 	s.wakeW.Close()
 	if s.addrs != nil {
 		s.addrs.Close()
+	}
+}
+
+// startPackets starts a goroutine for each datagram listener and says where
+// they wait: "kernel", "poller", or "" when there is no datagram listener.
+// A goroutine waiting in the kernel holds one of GOMAXPROCS processors
+// while datagrams keep coming; they do so only while one is left for the
+// event loop (or when there is no stream listener for it to serve), else
+// they wait in the runtime poller.
+func (s *Server) startPackets() string {
+	var packets, streams int
+	for _, l := range s.listeners {
+		if l.stream() {
+			streams++
+		} else {
+			packets++
+		}
+	}
+	kernel := streams == 0 || packets < runtime.GOMAXPROCS(0)
+	for _, l := range s.listeners {
+		if l.stream() || l.closed {
+			continue
+		}
+		p := &packetServer{s: s, l: l, kernel: kernel, warn: warnings{}}
+		if l.addr.Unix {
+			p.dirs = newDirTrust(s.replyPolicy.ReplyDirs)
+		} else if s.addrs != nil {
+			p.addrs = s.addrs.Memo()
+		}
+		// The goroutine waits in its receive (every other call on the
+		// socket passes MSG_DONTWAIT), and its replies keep the processor
+		// as its kernel waits do (see dgram.Socket.SetSendKeepsProcessor).
+		l.sock.SetNonblock(false)
+		l.sock.SetSendKeepsProcessor(kernel)
+		s.packetServers = append(s.packetServers, p)
+		s.packets.Add(1)
+		go p.run()
+	}
+	switch {
+	case packets == 0:
+		return ""
+	case kernel:
+		return "kernel"
+	}
+	return "poller"
+}
+
+// joinPackets waits for the datagram listeners' goroutines, which end once
+// their sockets are closed, and adds up their counts.
+func (s *Server) joinPackets() {
+	if s.packetsJoined {
+		return
+	}
+	s.packets.Wait()
+	s.packetsJoined = true
+	for _, p := range s.packetServers {
+		s.stats.datagrams += p.datagrams
+		s.stats.dropped += p.dropped
 	}
 }
 
@@ -595,7 +670,7 @@ func (s *Server) acceptFailed(l *Listener, err error) {
 			s.log.Error("pausing accept", "addr", l.addr.String(), "err", err)
 		}
 	}
-	if n, ok := s.limit("accept "+l.addr.String(), s.now); ok {
+	if n, ok := s.warn.limit("accept "+l.addr.String(), s.now); ok {
 		s.log.Warn("accept failed", "network", l.network, "addr", l.addr.String(), "err", err, "repeats", n)
 	}
 }
@@ -608,23 +683,27 @@ func (s *Server) reject(cs *dgram.Socket, peer dgram.Addr) {
 	cs.Send(fmt.Appendf(nil, "error: too many clients (max %d)\n", s.set.MaxClients), 0)
 	cs.Close()
 	s.stats.rejected++
-	if n, ok := s.limit("max-clients", s.now); ok {
+	if n, ok := s.warn.limit("max-clients", s.now); ok {
 		s.log.Warn("client rejected: max-clients reached", "peer", peer.String(), "max_clients", s.set.MaxClients, "repeats", n)
 	}
 }
 
-// rateLimit lets a repeated warning through once per logEvery and counts
-// the ones held back.
+// warnings lets each kind of repeated warning through once per logEvery
+// and counts the ones held back.
+type warnings map[string]*rateLimit
+
 type rateLimit struct {
 	last       time.Time
 	suppressed int
 }
 
-func (s *Server) limit(key string, now time.Time) (int, bool) {
-	r := s.warn[key]
+// limit reports whether the warning key may be logged at now, and how many
+// were held back since the last one.
+func (w warnings) limit(key string, now time.Time) (int, bool) {
+	r := w[key]
 	if r == nil {
 		r = &rateLimit{}
-		s.warn[key] = r
+		w[key] = r
 	}
 	if !r.last.IsZero() && now.Sub(r.last) < logEvery {
 		r.suppressed++

@@ -317,6 +317,24 @@ type Guard struct {
 	sources map[netip.Addr]*source
 	swept   time.Time
 	counts  Counts
+
+	// last is the source the table gave last: datagrams come in runs from
+	// one sender, and a lookup per datagram (and another per reply)
+	// hashes a 24-byte key each time. Entries leave the table only in
+	// sweep, which forgets it.
+	lastIP netip.Addr
+	last   *source
+	// passed is the datagram Check let through last, for Echoed.
+	passed passed
+}
+
+// passed is what Sent would need of a datagram Check let through, had its
+// echo gone back unchanged.
+type passed struct {
+	ok     bool
+	ip     netip.Addr
+	port   uint16
+	digest uint64
 }
 
 type source struct {
@@ -369,11 +387,39 @@ func (g *Guard) Count(r Reason) {
 }
 
 // Check decides whether d, arriving at now, may be answered. On Reply the
-// caller sends the reply and then calls Sent. Every verdict is counted.
+// caller sends the reply and then calls Sent (or Echoed). Every verdict is
+// counted.
 func (g *Guard) Check(now time.Time, d *Datagram) Reason {
+	g.passed.ok = false
 	r := g.check(now, d)
 	g.counts[r]++
 	return r
+}
+
+// lookup is sources[ip], remembered (see Guard.last).
+func (g *Guard) lookup(ip netip.Addr) *source {
+	if g.last != nil && g.lastIP == ip {
+		return g.last
+	}
+	s := g.sources[ip]
+	if s != nil {
+		g.lastIP, g.last = ip, s
+	}
+	return s
+}
+
+// add puts a new source in the table.
+func (g *Guard) add(now time.Time, ip netip.Addr) *source {
+	s := &source{tokens: float64(g.cfg.Burst), last: now}
+	g.sources[ip] = s
+	g.lastIP, g.last = ip, s
+	return s
+}
+
+// pass notes the datagram being let through, for Echoed, and says Reply.
+func (g *Guard) pass(ip netip.Addr, port uint16, digest uint64) Reason {
+	g.passed = passed{ok: true, ip: ip, port: port, digest: digest}
+	return Reply
 }
 
 func (g *Guard) check(now time.Time, d *Datagram) Reason {
@@ -403,16 +449,16 @@ func (g *Guard) check(now time.Time, d *Datagram) Reason {
 		return DestMulticast
 	}
 	loopback := ip.IsLoopback()
-	s := g.sources[ip]
+	s := g.lookup(ip)
 	if s == nil {
 		if loopback {
-			return Reply // remembered only once we reply (Sent)
+			// Remembered only once we reply (Sent).
+			return g.pass(ip, port, maphash.Bytes(g.seed, d.Payload))
 		}
 		if len(g.sources) >= g.cfg.MaxSources && !g.sweep(now) {
 			return TableFull
 		}
-		s = &source{tokens: float64(g.cfg.Burst), last: now}
-		g.sources[ip] = s
+		s = g.add(now, ip)
 	}
 	if heldDown(now, s) {
 		return HeldDown
@@ -427,7 +473,7 @@ func (g *Guard) check(now time.Time, d *Datagram) Reason {
 		}
 	}
 	if loopback || g.cfg.Rate <= 0 {
-		return Reply
+		return g.pass(ip, port, digest)
 	}
 	if dt := now.Sub(s.last).Seconds(); dt > 0 {
 		s.tokens = min(float64(g.cfg.Burst), s.tokens+dt*g.cfg.Rate)
@@ -437,22 +483,36 @@ func (g *Guard) check(now time.Time, d *Datagram) Reason {
 		return RateLimited
 	}
 	s.tokens--
-	return Reply
+	return g.pass(ip, port, digest)
 }
 
 // Sent records a reply sent to to at now, so that the same bytes coming
 // back from there are recognised as a loop.
 func (g *Guard) Sent(now time.Time, to netip.AddrPort, payload []byte) {
-	ip := to.Addr().Unmap().WithZone("")
-	s := g.sources[ip]
+	g.record(now, to.Addr().Unmap().WithZone(""), to.Port(), maphash.Bytes(g.seed, payload))
+}
+
+// Echoed is Sent for an echo: it records that the datagram the last Check
+// let through (Reply) went back, unchanged, to its sender at now, without
+// hashing its payload again. It does nothing if the last Check said
+// anything else, or if Echoed or Sent was called since.
+func (g *Guard) Echoed(now time.Time) {
+	if p := &g.passed; p.ok {
+		g.record(now, p.ip, p.port, p.digest)
+	}
+}
+
+// record remembers a reply of this digest sent to ip and port at now.
+func (g *Guard) record(now time.Time, ip netip.Addr, port uint16, digest uint64) {
+	g.passed.ok = false
+	s := g.lookup(ip)
 	if s == nil {
 		if !ip.IsLoopback() || len(g.sources) >= g.cfg.MaxSources {
 			return
 		}
-		s = &source{tokens: float64(g.cfg.Burst), last: now}
-		g.sources[ip] = s
+		s = g.add(now, ip)
 	}
-	s.replies[s.next] = reply{port: to.Port(), digest: maphash.Bytes(g.seed, payload), at: now}
+	s.replies[s.next] = reply{port: port, digest: digest, at: now}
 	s.next = (s.next + 1) % repliesRemembered
 }
 
@@ -464,6 +524,7 @@ func (g *Guard) sweep(now time.Time) bool {
 		return false
 	}
 	g.swept = now
+	g.last = nil
 	for ip, s := range g.sources {
 		if g.idle(now, s) {
 			delete(g.sources, ip)

@@ -61,8 +61,17 @@ func TestVerdicts(t *testing.T) {
 }
 
 // Two echo servers A and B and one datagram forged from B to A: A answers,
-// B answers, A sees its own reply come back and stops.
+// B answers, A sees its own reply come back and stops; whether the servers
+// record their replies with Sent or with Echoed.
 func TestTwoEchoServersStop(t *testing.T) {
+	for _, echoed := range []bool{false, true} {
+		t.Run(map[bool]string{false: "Sent", true: "Echoed"}[echoed], func(t *testing.T) {
+			twoEchoServers(t, echoed)
+		})
+	}
+}
+
+func twoEchoServers(t *testing.T, echoed bool) {
 	a, b := New(DefaultConfig(7777)), New(DefaultConfig(8888))
 	addrA, addrB := netip.MustParseAddrPort("10.0.0.1:7777"), netip.MustParseAddrPort("10.0.0.2:8888")
 	payload := []byte("forged")
@@ -76,7 +85,11 @@ func TestTwoEchoServersStop(t *testing.T) {
 		if to.Check(now, d) != Reply {
 			break
 		}
-		to.Sent(now, from, payload)
+		if echoed {
+			to.Echoed(now)
+		} else {
+			to.Sent(now, from, payload)
+		}
 		packets++
 		now = now.Add(100 * time.Microsecond)
 		from, to = peers[to], other[to]
@@ -110,6 +123,36 @@ func TestSamePayloadLaterIsNoLoop(t *testing.T) {
 	g.Sent(t0.Add(2*time.Second), d.Src, d.Payload)
 	if r := g.Check(t0.Add(2*time.Second), dg("10.0.0.2:40001", "hello")); r != Reply {
 		t.Errorf("same bytes from another port: %v; want %v", r, Reply)
+	}
+}
+
+// Echoed records only a datagram the last Check let through, once.
+func TestEchoedOnlyAfterReply(t *testing.T) {
+	cfg := DefaultConfig(7777)
+	cfg.Rate, cfg.Burst = 1, 1
+	g := New(cfg)
+	peer := netip.MustParseAddrPort("10.0.0.2:8888")
+	first, second := []byte("first"), []byte("second")
+	if r := g.Check(t0, &Datagram{Src: peer, Payload: first}); r != Reply {
+		t.Fatalf("first: %v", r)
+	}
+	if r := g.Check(t0, &Datagram{Src: peer, Payload: second}); r != RateLimited {
+		t.Fatalf("second at once: %v; want %v", r, RateLimited)
+	}
+	// Not answered, so not recorded: it is no loop when it comes again.
+	g.Echoed(t0)
+	later := t0.Add(2 * time.Second) // the bucket is full again
+	if r := g.Check(later, &Datagram{Src: peer, Payload: second}); r != Reply {
+		t.Errorf("second again, not echoed: %v; want %v", r, Reply)
+	}
+	g.Echoed(later)
+	if r := g.Check(later, &Datagram{Src: peer, Payload: second}); r != Loop {
+		t.Errorf("second again, echoed: %v; want %v", r, Loop)
+	}
+	// A Check that ends in Loop leaves nothing for Echoed either.
+	g.Echoed(later)
+	if c := g.Counts(); c[Loop] != 1 || c[Reply] != 2 || c[RateLimited] != 1 {
+		t.Errorf("counts %v; want 2 replied, 1 rate limited, 1 loop", c)
 	}
 }
 
@@ -270,7 +313,11 @@ func FuzzGuard(f *testing.F) {
 			data = data[n:]
 			d := &Datagram{Src: src, Dest: Dest(flags % 4), SrcLocal: flags&4 != 0, Loopback: flags&8 != 0, Payload: payload}
 			if g.Check(now, d) == Reply {
-				g.Sent(now, src, payload)
+				if flags&16 != 0 {
+					g.Echoed(now)
+				} else {
+					g.Sent(now, src, payload)
+				}
 				// Loopback sources are remembered only while there is room.
 				if r := g.Check(now, d); r == Reply && !src.Addr().IsLoopback() {
 					t.Fatalf("%v: the reply just sent came back and was answered", src)
@@ -318,4 +365,45 @@ func TestClockSteppedBack(t *testing.T) {
 			t.Errorf("second source 3 s after a step back of an hour: %v; want %v", r, Reply)
 		}
 	})
+}
+
+// BenchmarkGuard is the Guard's share of answering one datagram: Check,
+// then Echoed (or Sent) for the reply, from one sender in a run, as an
+// echo server sees a ping. It allocates nothing once the sender is known.
+//
+//	go test -run '^$' -bench Guard -benchmem ./internal/echoguard
+func BenchmarkGuard(b *testing.B) {
+	for _, tc := range []struct {
+		name     string
+		src      string
+		loopback bool
+		echoed   bool
+	}{
+		{"loopback/Echoed", "127.0.0.1:40000", true, true},
+		{"loopback/Sent", "127.0.0.1:40000", true, false},
+		{"lan/Echoed", "10.0.0.2:40000", false, true},
+		{"lan/Sent", "10.0.0.2:40000", false, false},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			cfg := DefaultConfig(7777)
+			cfg.Rate = 0 // the rate is not what is measured
+			g := New(cfg)
+			payload := make([]byte, 64)
+			d := &Datagram{Src: netip.MustParseAddrPort(tc.src), Dest: ToUnicast, Loopback: tc.loopback, Payload: payload}
+			now := t0
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				payload[0], payload[1] = byte(i), byte(i>>8) // each a new ping, never a loop
+				now = now.Add(time.Microsecond)
+				if r := g.Check(now, d); r != Reply {
+					b.Fatalf("datagram %d: %v", i, r)
+				}
+				if tc.echoed {
+					g.Echoed(now)
+				} else {
+					g.Sent(now, d.Src, payload)
+				}
+			}
+		})
+	}
 }
