@@ -45,12 +45,17 @@ func TestOfferFollowsArrivals(t *testing.T) {
 	}
 }
 
-// Calls that bring one datagram (one request in flight) are offered one
-// message, and every probeEvery-th the batch; a probe that brings more goes
-// back to batches, which a single datagram ends again.
+// Calls that bring one datagram (one request in flight), singlesToOne in a
+// row, are offered one message, and every probeEvery-th the batch; a probe
+// that brings more goes back to batches, which a run of singles ends again.
 func TestOfferOne(t *testing.T) {
 	var o Offer
-	o.Got(1, o.Size(64), 64) // a batch call bringing one
+	for i := range singlesToOne { // batch calls bringing one
+		if n := o.Size(64); n != minOffer {
+			t.Fatalf("batch call %d bringing one: offered %d; want %d still", i+1, n, minOffer)
+		}
+		o.Got(1, o.Size(64), 64)
+	}
 	probes := 0
 	for i := range 5 * probeEvery {
 		n := o.Size(64)
@@ -76,8 +81,18 @@ func TestOfferOne(t *testing.T) {
 		}
 		o.Got(2, n, 64)
 	}
+	// The end of a burst (a single datagram between bigger calls) keeps
+	// the batch; only a run of singles goes back to one.
+	o.Got(1, o.Size(64), 64)
+	o.Got(5, o.Size(64), 64)
+	for range singlesToOne - 1 {
+		o.Got(1, o.Size(64), 64)
+	}
+	if n := o.Size(64); n == 1 {
+		t.Fatalf("%d batches that brought one after a bigger one: offered one", singlesToOne-1)
+	}
 	o.Got(1, o.Size(64), 64)
 	if n := o.Size(64); n != 1 {
-		t.Fatalf("a batch that brought one: offer %d; want 1", n)
+		t.Fatalf("%d batches in a row that brought one: offer %d; want 1", singlesToOne, n)
 	}
 }
