@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -12,43 +11,9 @@ import (
 	"time"
 
 	"github.com/bcastdev/bcast/broadcast"
-	"github.com/bcastdev/bcast/dgram"
 	"github.com/bcastdev/bcast/internal/echoguard"
+	"github.com/bcastdev/bcast/internal/pinger"
 )
-
-// pingerEnv makes the test binary a back-to-back UDP client instead (see
-// TestMain): "ADDR:PORT N" keeps one 64-byte datagram in flight to
-// ADDR:PORT, sending the next when the reply comes, N times.
-const pingerEnv = "BCAST_ECHO_PINGER"
-
-func pingLoop(spec string) int {
-	var to string
-	var n int
-	if _, err := fmt.Sscan(spec, &to, &n); err != nil || n <= 0 {
-		fmt.Fprintf(os.Stderr, "%s=%q: want \"ADDR:PORT N\"\n", pingerEnv, spec)
-		return 2
-	}
-	c, err := dgram.Dial(context.Background(), "udp4", to)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer c.Close()
-	req, buf := make([]byte, 64), make([]byte, 128)
-	for i := range n {
-		req[0], req[1], req[2] = byte(i), byte(i>>8), byte(i>>16) // each a new datagram: no loop for the guard
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, err := c.Send(req, 0); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		if _, err := c.Recv(buf, 0); err != nil {
-			fmt.Fprintf(os.Stderr, "round trip %d: %v\n", i, err)
-			return 1
-		}
-	}
-	return 0
-}
 
 // BenchmarkEchoRoundTrip is bcast echo --quiet's receive loop (its
 // Receiver, its guard, Receive and answer) serving a back-to-back UDP
@@ -76,7 +41,7 @@ func BenchmarkEchoRoundTrip(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d", pingerEnv, r.LocalAddr(), b.N))
+	cmd.Env = append(os.Environ(), pinger.Spec(r.LocalAddr().String(), b.N))
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bcastdev/bcast/internal/pinger"
 )
 
 // binary is the bcast executable built once by TestMain for the end-to-end
@@ -20,8 +22,8 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
-	if spec := os.Getenv(pingerEnv); spec != "" {
-		os.Exit(pingLoop(spec)) // a benchmark's client (echo_bench_test.go)
+	if spec := os.Getenv(pinger.Env); spec != "" {
+		os.Exit(pinger.Run(spec, os.Stderr)) // BenchmarkEchoRoundTrip's client
 	}
 	dir, err := os.MkdirTemp("", "bcast-e2e-")
 	if err != nil {

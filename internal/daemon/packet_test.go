@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -13,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bcastdev/bcast/dgram"
+	"github.com/bcastdev/bcast/internal/pinger"
 )
 
 // A datagram listener's goroutine follows a Reload of MaxLine: a datagram
@@ -59,9 +58,9 @@ func TestPacketsFollowReload(t *testing.T) {
 	}
 }
 
-// pinger keeps one datagram in flight to addr, as a back-to-back client
+// backToBack keeps one datagram in flight to addr, as a back-to-back client
 // does, until stop is closed, and counts the round trips.
-func pinger(t *testing.T, addr string, stop <-chan struct{}) (*atomic.Int64, *sync.WaitGroup) {
+func backToBack(t *testing.T, addr string, stop <-chan struct{}) (*atomic.Int64, *sync.WaitGroup) {
 	t.Helper()
 	c, err := net.Dial("udp", addr)
 	if err != nil {
@@ -116,7 +115,7 @@ func TestPacketsUnderLoad(t *testing.T) {
 			ts := serveTest(t, Echo, testSettings(), specs...)
 			ts.logs.waitFor(t, "datagram_wait="+tc.wait)
 			stop := make(chan struct{})
-			trips, wg := pinger(t, ts.ls[0].Addr().String(), stop)
+			trips, wg := backToBack(t, ts.ls[0].Addr().String(), stop)
 			defer func() {
 				close(stop)
 				wg.Wait()
@@ -157,45 +156,11 @@ func TestPacketsUnderLoad(t *testing.T) {
 	}
 }
 
-// pingerEnv makes the test binary a back-to-back UDP client instead (see
-// TestMain): "ADDR:PORT N" keeps one 64-byte datagram in flight to
-// ADDR:PORT, sending the next when the reply comes, N times.
-const pingerEnv = "BCAST_DAEMON_PINGER"
-
 func TestMain(m *testing.M) {
-	if spec := os.Getenv(pingerEnv); spec != "" {
-		os.Exit(pingLoop(spec))
+	if spec := os.Getenv(pinger.Env); spec != "" {
+		os.Exit(pinger.Run(spec, os.Stderr)) // BenchmarkPacketEcho's client
 	}
 	os.Exit(m.Run())
-}
-
-func pingLoop(spec string) int {
-	var to string
-	var n int
-	if _, err := fmt.Sscan(spec, &to, &n); err != nil || n <= 0 {
-		fmt.Fprintf(os.Stderr, "%s=%q: want \"ADDR:PORT N\"\n", pingerEnv, spec)
-		return 2
-	}
-	c, err := dgram.Dial(context.Background(), "udp4", to)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer c.Close()
-	req, buf := make([]byte, 64), make([]byte, 128)
-	for i := range n {
-		req[0], req[1], req[2] = byte(i), byte(i>>8), byte(i>>16) // each a new datagram: no loop for the guard
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, err := c.Send(req, 0); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		if _, err := c.Recv(buf, 0); err != nil {
-			fmt.Fprintf(os.Stderr, "round trip %d: %v\n", i, err)
-			return 1
-		}
-	}
-	return 0
 }
 
 // BenchmarkPacketEcho is a back-to-back UDP round trip through the
@@ -217,7 +182,7 @@ func BenchmarkPacketEcho(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d", pingerEnv, ts.ls[0].Addr(), b.N))
+	cmd.Env = append(os.Environ(), pinger.Spec(ts.ls[0].Addr().String(), b.N))
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
 		b.Fatalf("client: %v", err)
