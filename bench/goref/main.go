@@ -23,10 +23,10 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
-	"strconv"
 	"syscall"
 	"time"
 
+	"github.com/bcastdev/bcast/bench/internal/window"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 )
@@ -89,22 +89,6 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// loopback resolves host:port and refuses anything that is not loopback.
-func loopback(host, port string) (netip.AddrPort, error) {
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("%q is not a numeric IP address", host)
-	}
-	if !a.IsLoopback() {
-		return netip.AddrPort{}, fmt.Errorf("%s is not a loopback address; goref only uses 127.0.0.0/8 and ::1", host)
-	}
-	p, err := strconv.ParseUint(port, 10, 16)
-	if err != nil || p == 0 {
-		return netip.AddrPort{}, fmt.Errorf("PORT: want 1..65535, got %q", port)
-	}
-	return netip.AddrPortFrom(a.Unmap(), uint16(p)), nil
-}
-
 func network(ap netip.AddrPort) string {
 	if ap.Addr().Is4() {
 		return "udp4"
@@ -136,7 +120,7 @@ func cmdSend(args []string, stdout io.Writer) error {
 	if !(*seconds > 0 && *seconds <= 3600) {
 		return fmt.Errorf("send: --seconds: want (0, 3600], got %g", *seconds)
 	}
-	dst, err := loopback(pos[0], pos[1])
+	dst, err := window.Loopback(pos[0], pos[1])
 	if err != nil {
 		return fmt.Errorf("send: %v", err)
 	}
@@ -150,7 +134,7 @@ func cmdSend(args []string, stdout io.Writer) error {
 		return fmt.Errorf("send: %v", err)
 	}
 	_, err = fmt.Fprintf(stdout, "{\"sent\":%d,\"bytes\":%d,\"seconds\":%.6f,\"pps\":%.1f,\"refused\":%d,\"nobufs\":%d,\"size\":%d,\"cpu_s\":%.6f}\n",
-		r.sent, r.bytes, r.seconds, rate(r.sent, r.seconds), r.refused, r.nobufs, *size, cpuSeconds())
+		r.sent, r.bytes, r.seconds, window.Rate(r.sent, r.seconds), r.refused, r.nobufs, *size, cpuSeconds())
 	return err
 }
 
@@ -229,7 +213,7 @@ func cmdRecv(args []string, stdout io.Writer) error {
 			return fmt.Errorf("recv: --%s: want (0, 3600], got %g", f.name, f.v)
 		}
 	}
-	ap, err := loopback(*addr, pos[0])
+	ap, err := window.Loopback(*addr, pos[0])
 	if err != nil {
 		return fmt.Errorf("recv: %v", err)
 	}
@@ -252,7 +236,7 @@ func cmdRecv(args []string, stdout io.Writer) error {
 		return fmt.Errorf("recv on %s: %v", ap, err)
 	}
 	_, err = fmt.Fprintf(stdout, "{\"received\":%d,\"bytes\":%d,\"seconds\":%.6f,\"pps\":%.1f,\"calls\":%d,\"truncated\":%d,\"batch\":%d,\"xnet\":%t,\"cpu_s\":%.6f}\n",
-		r.received, r.bytes, r.seconds, rate(r.received, r.seconds), r.calls, r.truncated, max(o.batch, 1), *xnet, cpuSeconds())
+		r.received, r.bytes, r.seconds, window.Rate(r.received, r.seconds), r.calls, r.truncated, max(o.batch, 1), *xnet, cpuSeconds())
 	return err
 }
 
@@ -268,14 +252,12 @@ type batchReader interface {
 // wait at the end is not counted.
 func recv(c *net.UDPConn, o recvOptions) (recvResult, error) {
 	var (
-		r       recvResult
-		br      batchReader
-		ms      []ipv4.Message
-		buf     []byte
-		started bool
-		first   time.Time
-		last    time.Time
+		r   recvResult
+		br  batchReader
+		ms  []ipv4.Message
+		buf []byte
 	)
+	w := window.Window{StartTimeout: o.startTimeout, Idle: o.idle, Length: o.window}
 	if o.batch > 0 {
 		if c.LocalAddr().(*net.UDPAddr).IP.To4() != nil {
 			br = ipv4.NewPacketConn(c)
@@ -290,6 +272,7 @@ func recv(c *net.UDPConn, o recvOptions) (recvResult, error) {
 		buf = make([]byte, o.size)
 	}
 	begin := time.Now()
+	w.Begin(begin)
 	if err := c.SetReadDeadline(begin.Add(slice)); err != nil {
 		return r, err
 	}
@@ -309,10 +292,7 @@ func recv(c *net.UDPConn, o recvOptions) (recvResult, error) {
 			if !errors.Is(err, os.ErrDeadlineExceeded) {
 				return r, err
 			}
-			if !started && now.Sub(begin) >= o.startTimeout {
-				break
-			}
-			if started && (now.Sub(last) >= o.idle || now.Sub(first) >= o.window) {
+			if w.Quiet(now) {
 				break
 			}
 			if err := c.SetReadDeadline(now.Add(slice)); err != nil {
@@ -321,10 +301,6 @@ func recv(c *net.UDPConn, o recvOptions) (recvResult, error) {
 			continue
 		}
 		r.calls++
-		if !started {
-			started, first = true, now
-		}
-		last = now
 		if br != nil {
 			for i := range got {
 				r.bytes += uint64(ms[i].N)
@@ -336,13 +312,11 @@ func recv(c *net.UDPConn, o recvOptions) (recvResult, error) {
 			r.bytes += uint64(n)
 		}
 		r.received += uint64(got)
-		if now.Sub(first) >= o.window {
+		if w.Arrived(now) {
 			break
 		}
 	}
-	if started {
-		r.seconds = last.Sub(first).Seconds()
-	}
+	r.seconds = w.Seconds()
 	return r, nil
 }
 
@@ -350,16 +324,9 @@ func recv(c *net.UDPConn, o recvOptions) (recvResult, error) {
 // included; on a shared 2-core machine CPU per datagram moves less with other
 // load than datagrams per second do. -1 if the kernel will not say.
 func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+	u, sys := window.CPU()
+	if u < 0 {
 		return -1
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-}
-
-func rate(n uint64, seconds float64) float64 {
-	if seconds <= 0 {
-		return 0
-	}
-	return float64(n) / seconds
+	return u + sys
 }

@@ -24,10 +24,9 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"strconv"
-	"syscall"
 	"time"
 
+	"github.com/bcastdev/bcast/bench/internal/window"
 	"github.com/bcastdev/bcast/broadcast"
 )
 
@@ -86,7 +85,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	_, err = fmt.Fprintf(stdout, "{\"received\":%d,\"bytes\":%d,\"seconds\":%.6f,\"pps\":%.1f,\"calls\":%d,"+
 		"\"drops\":%d,\"batch\":%d,\"metadata\":%q,\"wait_in_kernel\":%t,"+
 		"\"with_dst\":%d,\"with_ttl\":%d,\"with_time\":%d,\"user_s\":%.6f,\"sys_s\":%.6f,\"cpu_s\":%.6f}\n",
-		r.received, r.bytes, r.seconds, rate(r.received, r.seconds), r.calls,
+		r.received, r.bytes, r.seconds, window.Rate(r.received, r.seconds), r.calls,
 		r.drops, o.batch, r.metadata.String(), !o.poller,
 		r.withDst, r.withTTL, r.withTime, r.userSeconds, r.systemSeconds, r.userSeconds+r.systemSeconds)
 	if err != nil {
@@ -134,28 +133,12 @@ func parseArgs(args []string) (options, error) {
 		}
 		*f.d = time.Duration(f.v * float64(time.Second))
 	}
-	ap, err := loopback(*addr, pos[0])
+	ap, err := window.Loopback(*addr, pos[0])
 	if err != nil {
 		return options{}, err
 	}
 	o.addr = ap
 	return o, nil
-}
-
-// loopback parses host and port and refuses anything that is not loopback.
-func loopback(host, port string) (netip.AddrPort, error) {
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("--addr: %q is not a numeric IP address", host)
-	}
-	if !a.IsLoopback() {
-		return netip.AddrPort{}, fmt.Errorf("--addr: %s is not a loopback address; librecv only binds 127.0.0.0/8 and ::1", host)
-	}
-	p, err := strconv.ParseUint(port, 10, 16)
-	if err != nil || p == 0 {
-		return netip.AddrPort{}, fmt.Errorf("PORT: want 1..65535, got %q", port)
-	}
-	return netip.AddrPortFrom(a.Unmap(), uint16(p)), nil
 }
 
 // listen opens the Receiver as a program that wants all the metadata would:
@@ -189,9 +172,9 @@ func count(rx *broadcast.Receiver, o options) (result, error) {
 		pkts = pkts[:o.batch]
 	}
 	ctx := context.Background()
-	var started bool
-	var first, last time.Time
+	w := window.Window{StartTimeout: o.startTimeout, Idle: o.idle, Length: o.window}
 	begin := time.Now()
+	w.Begin(begin)
 	if err := rx.SetReadDeadline(begin.Add(slice)); err != nil {
 		return r, err
 	}
@@ -202,10 +185,7 @@ func count(rx *broadcast.Receiver, o options) (result, error) {
 			if !errors.Is(err, os.ErrDeadlineExceeded) {
 				return r, fmt.Errorf("receive on %s: %w", o.addr, err)
 			}
-			if !started && now.Sub(begin) >= o.startTimeout {
-				break
-			}
-			if started && (now.Sub(last) >= o.idle || now.Sub(first) >= o.window) {
+			if w.Quiet(now) {
 				break
 			}
 			if err := rx.SetReadDeadline(now.Add(slice)); err != nil {
@@ -214,10 +194,6 @@ func count(rx *broadcast.Receiver, o options) (result, error) {
 			continue
 		}
 		r.calls++
-		if !started {
-			started, first = true, now
-		}
-		last = now
 		for i := range pkts[:n] {
 			p := &pkts[i]
 			r.received++
@@ -232,30 +208,12 @@ func count(rx *broadcast.Receiver, o options) (result, error) {
 				r.withTime++
 			}
 		}
-		if now.Sub(first) >= o.window {
+		if w.Arrived(now) {
 			break
 		}
 	}
-	if started {
-		r.seconds = last.Sub(first).Seconds()
-	}
+	r.seconds = w.Seconds()
 	r.drops = rx.Drops()
-	r.userSeconds, r.systemSeconds = cpuSeconds()
+	r.userSeconds, r.systemSeconds = window.CPU()
 	return r, nil
-}
-
-// cpuSeconds is this process's user and system CPU time so far.
-func cpuSeconds() (user, system float64) {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return -1, -1
-	}
-	return time.Duration(ru.Utime.Nano()).Seconds(), time.Duration(ru.Stime.Nano()).Seconds()
-}
-
-func rate(n uint64, seconds float64) float64 {
-	if seconds <= 0 {
-		return 0
-	}
-	return float64(n) / seconds
 }
