@@ -542,6 +542,20 @@ speed_settings() {
 # sample ROUND ROW METRIC VALUE: one figure of one run.
 sample() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$SAMPLES_TSV"; }
 
+# cpu_samples ROUND ROW USER_S SYS_S PER RECEIVED SENT: records a run's CPU
+# per datagram of PER (what a receiver received, what a sender sent), split
+# in user and system, and the share of SENT that was RECEIVED; prints the
+# CPU ns a datagram for the progress line.
+cpu_samples() {
+	local cpu_ns
+	cpu_ns=$(per_dgram "$(awk -v u="$3" -v s="$4" 'BEGIN { print u + s }')" "$5")
+	sample "$1" "$2" cpu_ns "$cpu_ns"
+	sample "$1" "$2" user_ns "$(per_dgram "$3" "$5")"
+	sample "$1" "$2" sys_ns "$(per_dgram "$4" "$5")"
+	sample "$1" "$2" recv_pct "$(pct "$6" "$7")"
+	echo "$cpu_ns"
+}
+
 # run_failed ROUND ROW REASON: record and say why a run gave no figures.
 run_failed() {
 	local why
@@ -668,11 +682,7 @@ recv_run() { # ROUND ROW
 		return 0
 	fi
 	local cpu_ns
-	cpu_ns=$(per_dgram "$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')" "$rec")
-	sample "$round" "$row" cpu_ns "$cpu_ns"
-	sample "$round" "$row" user_ns "$(per_dgram "$user" "$rec")"
-	sample "$round" "$row" sys_ns "$(per_dgram "$sys" "$rec")"
-	sample "$round" "$row" recv_pct "$(pct "$rec" "$sent")"
+	cpu_ns=$(cpu_samples "$round" "$row" "$user" "$sys" "$rec" "$rec" "$sent")
 	[[ -n $calls ]] && sample "$round" "$row" dgrams_per_call "$(awk -v r="$rec" -v c="$calls" 'BEGIN { printf "%.2f\n", (c > 0 ? r / c : 0) }')"
 	printf '  round %-2s %-28s %8s ns/datagram  received %s of %s\n' "$round" "$row" "$cpu_ns" "$rec" "$sent" >&2
 }
@@ -714,11 +724,7 @@ send_run() { # ROUND ROW
 		return 0
 	fi
 	local cpu_ns
-	cpu_ns=$(per_dgram "$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')" "$sent")
-	sample "$round" "$row" cpu_ns "$cpu_ns"
-	sample "$round" "$row" user_ns "$(per_dgram "$user" "$sent")"
-	sample "$round" "$row" sys_ns "$(per_dgram "$sys" "$sent")"
-	sample "$round" "$row" recv_pct "$(pct "$rec" "$sent")"
+	cpu_ns=$(cpu_samples "$round" "$row" "$user" "$sys" "$sent" "$rec" "$sent")
 	printf '  round %-2s %-28s %8s ns/datagram  sent %s, received %s\n' "$round" "$row" "$cpu_ns" "$sent" "$rec" >&2
 }
 
