@@ -110,7 +110,10 @@ func (s *Socket) dropRecvOp() {
 // prefix sized to what arrives (broadcast.Receiver does) pays for that
 // prefix only.
 func (op *batchOp) prepareRecv(ms []Message, family int) error {
-	if op.recvFor == &ms[0] && len(ms) <= len(op.hdrs) && op.stillRecv(ms) {
+	// A prefix shorter than what the last call wrote back would leave
+	// written headers (their msg_namelen shrunk to the last sender's
+	// address) outside what resetWritten can reach: rebuild then.
+	if op.recvFor == &ms[0] && len(ms) <= len(op.hdrs) && op.wrote <= len(ms) && op.stillRecv(ms) {
 		op.resetWritten(ms)
 		op.vlen = len(ms)
 		return nil

@@ -144,3 +144,56 @@ func TestRecvBatchPrefixSeesChanges(t *testing.T) {
 		t.Fatalf("shortened buffer past the prefix: N %d truncated %v; want 2, true", m.N, m.Truncated())
 	}
 }
+
+// A receive into a prefix shorter than what the last call wrote rebuilds
+// the headers: the ones past the prefix hold the name length of the last
+// sender, which for unix sockets is as long as that sender's path.
+func TestRecvBatchShortPrefixAfterLongCall(t *testing.T) {
+	dir := t.TempDir()
+	rx := mustOpen(t, unix.AF_UNIX, unix.SOCK_DGRAM)
+	if err := rx.Bind(Addr{Path: dir + "/rx", Unix: true}); err != nil {
+		t.Fatal(err)
+	}
+	short := mustOpen(t, unix.AF_UNIX, unix.SOCK_DGRAM)
+	if err := short.Bind(Addr{Path: dir + "/s", Unix: true}); err != nil {
+		t.Fatal(err)
+	}
+	long := mustOpen(t, unix.AF_UNIX, unix.SOCK_DGRAM)
+	longPath := dir + "/a-much-longer-sender-path"
+	if err := long.Bind(Addr{Path: longPath, Unix: true}); err != nil {
+		t.Fatal(err)
+	}
+	to := Addr{Path: dir + "/rx", Unix: true}
+	ms := make([]Message, 8)
+	for i := range ms {
+		ms[i] = Message{Buffers: [][]byte{make([]byte, 64)}}
+	}
+	for range 4 {
+		if _, err := short.SendTo([]byte("s"), 0, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := rx.RecvBatch(ms, 0); err != nil || n != 4 {
+		t.Fatalf("RecvBatch = %d, %v; want 4", n, err)
+	}
+	if _, err := short.SendTo([]byte("s"), 0, to); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := rx.RecvBatch(ms[:1], 0); err != nil || n != 1 {
+		t.Fatalf("RecvBatch of 1 = %d, %v; want 1", n, err)
+	}
+	for range 4 {
+		if _, err := long.SendTo([]byte("l"), 0, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := rx.RecvBatch(ms, 0)
+	if err != nil || n != 4 {
+		t.Fatalf("RecvBatch = %d, %v; want 4", n, err)
+	}
+	for i := range n {
+		if ms[i].Addr.Path != longPath {
+			t.Errorf("message %d from %q; want %q", i, ms[i].Addr.Path, longPath)
+		}
+	}
+}
