@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -108,17 +110,29 @@ func TestListenTextOutput(t *testing.T) {
 // waitBound waits until something is bound to the UDP address.
 func waitBound(t *testing.T, addr string) {
 	t.Helper()
-	network := "udp4"
-	if strings.HasPrefix(addr, "[") {
-		network = "udp6"
+	// Read the kernel's socket table rather than try to bind the address:
+	// a probing bind that won the race would make the command under test
+	// fail with EADDRINUSE and this wait time out.
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		t.Fatal(err)
 	}
+	table := "/proc/net/udp"
+	if ap.Addr().Is6() && !ap.Addr().Is4In6() {
+		table = "/proc/net/udp6"
+	}
+	port := fmt.Sprintf(":%04X", ap.Port())
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		c, err := net.ListenPacket(network, addr)
+		b, err := os.ReadFile(table)
 		if err != nil {
-			return // taken: the listener is up
+			t.Fatal(err)
 		}
-		c.Close()
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			if f := strings.Fields(line); len(f) > 1 && strings.HasSuffix(f[1], port) {
+				return
+			}
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("nothing bound %s within 5s", addr)
