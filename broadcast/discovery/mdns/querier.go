@@ -2,13 +2,14 @@ package mdns
 
 import (
 	"cmp"
-	"fmt"
-	"github.com/bcastdev/bcast/broadcast/discovery/internal/sched"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/bcastdev/bcast/broadcast/discovery/internal/event"
+	"github.com/bcastdev/bcast/broadcast/discovery/internal/sched"
 
 	"golang.org/x/net/dns/dnsmessage"
 )
@@ -40,25 +41,14 @@ type QuerierConfig struct {
 type SubID uint64
 
 // EventKind says what happened to what a subscription watches.
-type EventKind int
+type EventKind = event.Kind
 
+// The kinds of events, shared with the other discovery protocols.
 const (
-	Found EventKind = iota + 1
-	Changed
-	Lost
+	Found   = event.Found
+	Changed = event.Changed
+	Lost    = event.Lost
 )
-
-func (k EventKind) String() string {
-	switch k {
-	case Found:
-		return "found"
-	case Changed:
-		return "changed"
-	case Lost:
-		return "lost"
-	}
-	return fmt.Sprintf("EventKind(%d)", int(k))
-}
 
 // An Event reports a service instance, a service type or a host found,
 // changed or lost on one interface. What is found on two interfaces is

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+
+	"github.com/bcastdev/bcast/broadcast/discovery/internal/event"
 )
 
 // An Interface is what an engine knows of one network interface: the link
@@ -185,22 +187,11 @@ type Output struct {
 }
 
 // EventKind says what happened to an advertisement.
-type EventKind int
+type EventKind = event.Kind
 
+// The kinds of events, shared with the other discovery protocols.
 const (
-	Found EventKind = iota + 1
-	Changed
-	Lost
+	Found   = event.Found
+	Changed = event.Changed
+	Lost    = event.Lost
 )
-
-func (k EventKind) String() string {
-	switch k {
-	case Found:
-		return "found"
-	case Changed:
-		return "changed"
-	case Lost:
-		return "lost"
-	}
-	return fmt.Sprintf("EventKind(%d)", int(k))
-}
