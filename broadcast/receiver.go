@@ -144,7 +144,7 @@ type Receiver struct {
 	watch ctxWatch
 	gro   bool // UDP_GRO is on
 	split split
-	memo  memo
+	memo  AddrMemo // over view: the last source and interface looked up
 
 	drops     atomic.Uint32
 	filtered  atomic.Uint64
@@ -202,7 +202,7 @@ func Listen(cfg ReceiverConfig) (*Receiver, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Receiver{cfg: cfg, view: v, v6: v6, replyCtl: make([]byte, 0, ctlSpace)}
+	r := &Receiver{cfg: cfg, view: v, memo: AddrMemo{v: v}, v6: v6, replyCtl: make([]byte, 0, ctlSpace)}
 	if err := r.open(family, addr); err != nil {
 		r.Close()
 		return nil, err
@@ -504,7 +504,7 @@ func (r *Receiver) describe(m *dgram.Message, p *Packet, snap **snapshot) bool {
 		// nothing else.
 		src := m.Addr.AddrPort
 		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-		*p = Packet{Src: src, TTL: -1, Drops: r.drops.Load(), Own: r.memo.own(*snap, src.Addr())}
+		*p = Packet{Src: src, TTL: -1, Drops: r.drops.Load(), Own: r.memo.isLocal(*snap, src.Addr())}
 		r.split.seg = m.Size
 		return true
 	}
@@ -524,7 +524,7 @@ func (r *Receiver) describe(m *dgram.Message, p *Packet, snap **snapshot) bool {
 	if c.Has&msghdr.FlagRxqOvfl != 0 && c.Drops != r.drops.Load() {
 		r.drops.Store(c.Drops)
 	}
-	ifi := r.memo.iface(r.view, snap, c.IfIndex)
+	ifi := r.memo.iface(snap, c.IfIndex)
 	src := m.Addr.AddrPort
 	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 	*p = Packet{
@@ -535,7 +535,7 @@ func (r *Receiver) describe(m *dgram.Message, p *Packet, snap **snapshot) bool {
 		TTL:     -1,
 		Time:    c.Time(),
 		Drops:   r.drops.Load(),
-		Own:     r.memo.own(*snap, src.Addr()),
+		Own:     r.memo.isLocal(*snap, src.Addr()),
 	}
 	if c.Has&msghdr.FlagPktInfo4 != 0 {
 		p.Local = c.SpecDst
@@ -551,38 +551,6 @@ func (r *Receiver) describe(m *dgram.Message, p *Packet, snap **snapshot) bool {
 	}
 	r.split.seg = seg
 	return true
-}
-
-// memo remembers the last interface and source Receive looked up, with
-// the snapshot it looked them up in. Datagrams come in runs from one
-// sender on one interface, and the two map lookups per datagram cost more
-// than the rest of its metadata.
-type memo struct {
-	snap    *snapshot // the snapshot of the answers below
-	ifindex int
-	ifi     *Interface // nil: not looked up (an unknown index is asked again)
-	srcSnap *snapshot
-	src     netip.Addr
-	isOwn   bool
-}
-
-// iface is view.lookup, remembered.
-func (m *memo) iface(v *view, snap **snapshot, index int) *Interface {
-	if m.ifi != nil && m.snap == *snap && m.ifindex == index {
-		return m.ifi
-	}
-	var ifi *Interface
-	*snap, ifi = v.lookup(*snap, index)
-	m.snap, m.ifindex, m.ifi = *snap, index, ifi
-	return ifi
-}
-
-// own is snapshot.isLocal, remembered.
-func (m *memo) own(snap *snapshot, src netip.Addr) bool {
-	if m.srcSnap != snap || m.src != src {
-		m.srcSnap, m.src, m.isOwn = snap, src, snap.isLocal(src)
-	}
-	return m.isOwn
 }
 
 // Reply sends payload back to p's sender, out of the interface p arrived on
